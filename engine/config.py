@@ -1,0 +1,373 @@
+"""Typed, frozen configuration, parsed once from a conf directory.
+
+conf/project.yaml     lakehouse root, sources, Spark settings, validation, metrics
+conf/features.yaml    feature sets (MAP 1)
+conf/models/*.yaml    one file per model (REDUCE + TRAIN)
+
+Every model is frozen and forbids unknown keys. Errors name the file, the key path and
+what was expected.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from engine.errors import ConfigError
+
+IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- project
+
+
+class Source(Frozen):
+    """A raw table: Delta, or Parquet partitioned by ds in hive-style ds=YYYY-MM-DD folders."""
+
+    format: Literal["delta", "parquet"]
+    path: str
+
+
+class SparkSettings(Frozen):
+    master: str = "local[*]"  # ignored when spark-submit sets a master
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+        return value
+
+
+class ValidationSettings(Frozen):
+    # A model whose training window lost more than this share of partitions is not retrained.
+    max_quarantined_share: float = Field(0.2, ge=0.0, le=1.0)
+    alerts_file: str = "alerts.jsonl"  # under the lakehouse root unless absolute
+    webhook_url: str | None = None
+
+
+class MetricsSettings(Frozen):
+    textfile: str | None = "_metrics/retrain.prom"  # under the lakehouse root unless absolute
+    pushgateway: str | None = None  # e.g. http://127.0.0.1:9091
+    job: str = "retrain"
+
+
+class Project(Frozen):
+    name: str = "retrain"
+    lakehouse: str = "./lakehouse"
+    start_date: dt.date | None = None  # earliest ds the pipeline computes (default: all)
+    sources: dict[str, Source]
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    lock_ttl_minutes: int = Field(360, ge=1)  # a lock older than this is stale
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, Source]) -> dict[str, Source]:
+        for name in value:
+            if not re.match(IDENT, name):
+                raise ValueError(f"source name {name!r} must be an identifier")
+        return value
+
+
+# --------------------------------------------------------------------------- features
+
+Agg = Literal["sum", "count", "mean", "min", "max"]
+
+
+class Rolling(Frozen):
+    """An aggregate per key over the N days before ds (ds-N .. ds-1)."""
+
+    name: str = Field(pattern=IDENT)
+    by: list[str] = Field(min_length=1)
+    column: str  # a Spark SQL expression; "1" with agg=count counts rows
+    agg: Agg
+    days: int = Field(ge=1, le=366)
+
+
+class AsOfJoin(Frozen):
+    """Join the latest row of another source at or before the event time, never a later one."""
+
+    source: str
+    on: list[str] = Field(min_length=1)
+    time: str  # the other source's timestamp column
+    max_lag_hours: int = Field(24, ge=1, le=24 * 31)
+    columns: dict[str, str]  # output name -> column of the other source
+
+
+class Label(Frozen):
+    expr: str  # Spark SQL expression over the source row
+    delay_days: int = Field(0, ge=0)  # the label for ds is known at ds + delay_days
+
+
+class FeatureSet(Frozen):
+    name: str = ""
+    source: str
+    entity: list[str] = Field(min_length=1)
+    event_time: str | None = None  # needed for as-of joins
+    columns: list[str] = Field(default_factory=list)  # passed through unchanged
+    features: dict[str, str] = Field(default_factory=dict)  # name -> Spark SQL expression
+    rolling: list[Rolling] = Field(default_factory=list)
+    as_of_joins: list[AsOfJoin] = Field(default_factory=list)
+    transforms: list[str] = Field(default_factory=list)  # registered Python transforms
+    labels: dict[str, Label] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "FeatureSet":
+        if self.as_of_joins and not self.event_time:
+            raise ValueError("as_of_joins need event_time (the column to join as of)")
+        names = list(self.columns) + list(self.features) + [r.name for r in self.rolling]
+        names += [c for j in self.as_of_joins for c in j.columns] + list(self.labels)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"output columns defined twice: {', '.join(dupes)}")
+        for name in list(self.features) + list(self.labels):
+            if not re.match(IDENT, name):
+                raise ValueError(f"output column {name!r} must be an identifier")
+        return self
+
+    @property
+    def max_lookback_days(self) -> int:
+        days = [r.days for r in self.rolling]
+        days += [(j.max_lag_hours + 23) // 24 for j in self.as_of_joins]
+        return max(days, default=0)
+
+    @property
+    def output_columns(self) -> list[str]:
+        cols = list(self.entity) + [c for c in self.columns if c not in self.entity]
+        if self.event_time and self.event_time not in cols:
+            cols.append(self.event_time)
+        cols += list(self.features) + [r.name for r in self.rolling]
+        cols += [c for j in self.as_of_joins for c in j.columns]
+        return cols + list(self.labels)
+
+
+# --------------------------------------------------------------------------- models
+
+Task = Literal["classification", "regression"]
+Metric = Literal["auc", "logloss", "accuracy", "f1", "rmse", "mae", "r2"]
+HIGHER_IS_BETTER: dict[str, bool] = {
+    "auc": True, "logloss": False, "accuracy": True, "f1": True,
+    "rmse": False, "mae": False, "r2": True,
+}
+CLASSIFICATION_METRICS = {"auc", "logloss", "accuracy", "f1"}
+
+
+class Slo(Frozen):
+    """The metric must be at least `min` (higher-is-better) or at most `max`."""
+
+    min: float | None = None
+    max: float | None = None
+
+    def met(self, value: float) -> bool:
+        if value != value:  # NaN never meets an SLO
+            return False
+        if self.min is not None and value < self.min:
+            return False
+        return not (self.max is not None and value > self.max)
+
+
+class Promotion(Frozen):
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class ModelConfig(Frozen):
+    model_id: str = Field(pattern=IDENT)
+    feature_set: str
+    features: list[str] = Field(min_length=1)
+    label: str
+    task: Task
+    estimator: str  # a name from engine.training.estimators' allowlist
+    params: dict[str, Any] = Field(default_factory=dict)  # fixed parameters
+    grid: dict[str, list[Any]] = Field(default_factory=dict)  # searched parameters
+    segment_by: str | None = None
+    train_window_days: int = Field(ge=1)
+    eval_window_days: int = Field(ge=1)
+    refit: bool = True  # refit the chosen params on train + eval window
+    cadence: str = "daily"  # daily | weekly | a 5-field cron expression
+    metric: Metric
+    slo: Slo = Field(default_factory=Slo)
+    promotion: Promotion = Field(default_factory=Promotion)
+    min_rows: int = Field(50, ge=1)
+    max_quarantined_share: float | None = Field(None, ge=0.0, le=1.0)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, value: str) -> str:
+        if value in ("daily", "weekly"):
+            return value
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"expected 'daily', 'weekly' or a 5-field cron expression, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> "ModelConfig":
+        if self.task == "classification" and self.metric not in CLASSIFICATION_METRICS:
+            raise ValueError(f"metric {self.metric!r} is not a classification metric")
+        if self.task == "regression" and self.metric in CLASSIFICATION_METRICS:
+            raise ValueError(f"metric {self.metric!r} is not a regression metric")
+        if self.eval_window_days >= self.train_window_days:
+            raise ValueError("eval_window_days must be smaller than train_window_days")
+        if self.label in self.features:
+            raise ValueError(f"label {self.label!r} is also listed as a feature")
+        return self
+
+    def due(self, day: dt.date) -> bool:
+        """Is this model due to retrain on logical date `day`?"""
+        if self.cadence == "daily":
+            return True
+        if self.cadence == "weekly":
+            return day.weekday() == 0  # Mondays
+        from croniter import croniter
+
+        return croniter.match(self.cadence, dt.datetime.combine(day, dt.time()))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class Config(Frozen):
+    root: Path  # the conf directory
+    project: Project
+    feature_sets: dict[str, FeatureSet]
+    models: dict[str, ModelConfig]
+
+    def resolve(self, path: str) -> str:
+        """A path from the config: URIs and absolute paths as given, relative ones against
+        the project directory (the conf directory's parent)."""
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return str((self.root.parent / path).resolve())
+
+    @property
+    def lakehouse(self) -> str:
+        return self.resolve(self.project.lakehouse)
+
+    def table(self, name: str) -> str:
+        """The path of a lakehouse table, e.g. table('features/orders')."""
+        return self.lakehouse.rstrip("/") + "/" + name
+
+    def lakehouse_file(self, path: str) -> str:
+        if "://" in path or Path(path).is_absolute():
+            return path
+        return self.table(path)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open() as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: file not found") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+def _parse(model: type[BaseModel], data: Any, file: Path, prefix: str = "", **extra: Any):
+    if not isinstance(data, dict):
+        where = f" at {prefix}" if prefix else ""
+        raise ConfigError(f"{file}{where}: expected a mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate({**data, **extra})
+    except ValidationError as e:
+        raise ConfigError(_format_errors(file, prefix, e)) from e
+
+
+def _format_errors(file: Path, prefix: str, error: ValidationError) -> str:
+    lines = []
+    for err in error.errors():
+        path = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in err and err["type"] not in ("value_error",):
+            msg = f"{msg}, got {err['input']!r}"
+        msg = msg.removeprefix("Value error, ")
+        lines.append(f"{file}: {path or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(conf_dir: str | Path) -> Config:
+    """Parse a conf directory once into typed, frozen objects; raise ConfigError on any fault."""
+    root = Path(conf_dir).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"{conf_dir}: not a directory (expected a conf directory with project.yaml)")
+    project_file = root / "project.yaml"
+    project = _parse(Project, _read_yaml(project_file), project_file)
+
+    features_file = root / "features.yaml"
+    feature_sets: dict[str, FeatureSet] = {}
+    if features_file.exists():
+        data = _read_yaml(features_file) or {}
+        if not isinstance(data, dict) or set(data) - {"feature_sets"}:
+            extra = sorted(set(data) - {"feature_sets"}) if isinstance(data, dict) else []
+            raise ConfigError(f"{features_file}: expected only the key 'feature_sets', found {extra or type(data).__name__}")
+        for name, spec in (data.get("feature_sets") or {}).items():
+            if not re.match(IDENT, str(name)):
+                raise ConfigError(f"{features_file}: feature_sets.{name}: name must be an identifier")
+            fs = _parse(FeatureSet, spec, features_file, f"feature_sets.{name}", name=name)
+            if fs.source not in project.sources:
+                raise ConfigError(
+                    f"{features_file}: feature_sets.{name}.source: unknown source {fs.source!r} "
+                    f"(expected one of {sorted(project.sources)} from {project_file})"
+                )
+            for i, join in enumerate(fs.as_of_joins):
+                if join.source not in project.sources:
+                    raise ConfigError(
+                        f"{features_file}: feature_sets.{name}.as_of_joins.{i}.source: unknown source "
+                        f"{join.source!r} (expected one of {sorted(project.sources)})"
+                    )
+            feature_sets[name] = fs
+
+    models: dict[str, ModelConfig] = {}
+    for file in sorted((root / "models").glob("*.y*ml")) if (root / "models").is_dir() else []:
+        model = _parse(ModelConfig, _read_yaml(file), file)
+        if model.model_id != file.stem:
+            raise ConfigError(f"{file}: model_id: expected {file.stem!r} (the file name), got {model.model_id!r}")
+        fs = feature_sets.get(model.feature_set)
+        if fs is None:
+            raise ConfigError(
+                f"{file}: feature_set: unknown feature set {model.feature_set!r} "
+                f"(expected one of {sorted(feature_sets)} from {features_file})"
+            )
+        available = set(fs.output_columns)
+        for i, col in enumerate(model.features):
+            if col not in available or col in fs.labels:
+                raise ConfigError(f"{file}: features.{i}: {col!r} is not a feature of feature set {fs.name!r}")
+        if model.label not in fs.labels:
+            raise ConfigError(
+                f"{file}: label: {model.label!r} is not a label of feature set {fs.name!r} "
+                f"(expected one of {sorted(fs.labels)})"
+            )
+        if model.segment_by is not None and model.segment_by not in available:
+            raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is not a column of feature set {fs.name!r}")
+        from engine.training.estimators import check_estimator
+
+        try:
+            check_estimator(model.estimator, model.task, {**model.params, **{k: v[0] for k, v in model.grid.items() if v}})
+        except ValueError as e:
+            raise ConfigError(f"{file}: estimator: {e}") from e
+        models[model.model_id] = model
+
+    return Config(root=root, project=project, feature_sets=feature_sets, models=models)

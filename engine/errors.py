@@ -1,0 +1,45 @@
+"""One exception class per failure kind. Messages say what was expected and what was found.
+
+The CLI maps them to exit codes: ConfigError and UsageError -> 2, DataQualityBlocked -> 3,
+anything else -> 1.
+"""
+
+
+class RetrainError(Exception):
+    """Base class for the engine's own errors."""
+
+
+class ConfigError(RetrainError):
+    """A config file is missing, malformed, or names something that does not exist."""
+
+
+class UsageError(RetrainError):
+    """A command was called with arguments that cannot work (dates out of order, ...)."""
+
+
+class SourceError(RetrainError):
+    """A source table is missing, or lacks a column or partition the config expects."""
+
+
+class TableError(RetrainError):
+    """A lakehouse table cannot be read or written as asked."""
+
+
+class FeatureError(RetrainError):
+    """A feature expression or transform failed on the data."""
+
+
+class LockError(RetrainError):
+    """Another run holds the lakehouse."""
+
+
+class ArtifactError(RetrainError):
+    """A model artifact is missing or its sha256 does not match its metadata."""
+
+
+class TrainingError(RetrainError):
+    """A (model, segment) pair could not be trained."""
+
+
+class DataQualityBlocked(RetrainError):
+    """The run finished, but data-quality checks blocked partitions or models."""

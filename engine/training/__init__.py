@@ -1,0 +1,1 @@
+"""TRAIN: estimators allowlist, parallel fit, selection on the latest window, evaluation."""

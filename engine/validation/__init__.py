@@ -1,0 +1,1 @@
+"""MAP 2: per-partition validation against GX suites, profiles, verdicts and alerts."""
