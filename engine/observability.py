@@ -1,0 +1,134 @@
+"""Run log: what each run and stage did, as data (Delta table `runs`) and as a summary.
+
+The pipeline records every stage, failed ones too; metrics (engine/metrics.py) and the run
+summary are made from the same records.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+log = logging.getLogger("retrain")
+
+RUNS_SCHEMA = pa.schema([
+    ("run_id", pa.string()),
+    ("logical_date", pa.date32()),
+    ("stage", pa.string()),
+    ("status", pa.string()),  # success | failed | skipped | blocked
+    ("started_at", pa.timestamp("us", tz="UTC")),
+    ("ended_at", pa.timestamp("us", tz="UTC")),
+    ("rows_in", pa.int64()),
+    ("rows_out", pa.int64()),
+    ("detail", pa.string()),
+    ("error", pa.string()),
+])
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_run_id(logical_date: dt.date) -> str:
+    return f"{logical_date:%Y%m%d}-{utcnow():%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class StageRecord:
+    run_id: str
+    logical_date: dt.date
+    stage: str
+    status: str = "running"
+    started_at: dt.datetime = field(default_factory=utcnow)
+    ended_at: dt.datetime | None = None
+    rows_in: int | None = None
+    rows_out: int | None = None
+    detail: str | None = None  # short human-readable result, e.g. "3 partitions"
+    error: str | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.ended_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    def row(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in RUNS_SCHEMA.names}
+
+
+@dataclass
+class ModelOutcome:
+    """One (model, segment) result of a run, for the summary and the metrics."""
+
+    model_id: str
+    segment: str
+    status: str  # promoted | rejected | failed | skipped
+    metric: str | None = None
+    value: float | None = None
+    champion_value: float | None = None
+    version: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class ValidationFailure:
+    table: str
+    ds: dt.date
+    column: str | None
+    expectation: str
+    severity: str  # block | warn
+    message: str
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    logical_date: dt.date
+    status: str = "running"  # success | failed | blocked | skipped
+    started_at: dt.datetime = field(default_factory=utcnow)
+    ended_at: dt.datetime | None = None
+    stages: list[StageRecord] = field(default_factory=list)
+    quarantined: dict[str, list[dt.date]] = field(default_factory=dict)  # table -> ds
+    validation_failures: list[ValidationFailure] = field(default_factory=list)
+    models: list[ModelOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def duration_seconds(self) -> float:
+        return ((self.ended_at or utcnow()) - self.started_at).total_seconds()
+
+    def count_models(self, status: str) -> int:
+        return sum(1 for m in self.models if m.status == status)
+
+
+def write_stage(spark, runs_path: str, record: StageRecord) -> None:
+    """Append one stage row to the `runs` table (one small commit)."""
+    from engine import tables
+
+    table = pa.Table.from_pylist([record.row()], schema=RUNS_SCHEMA)
+    tables.write_rows(spark, runs_path, table, mode="append")
+
+
+def last_successful_date(spark, runs_path: str) -> dt.date | None:
+    """The latest logical date whose run finished successfully (stage 'run')."""
+    from engine import tables
+
+    rows = tables.read_rows(runs_path, spark=spark)
+    if rows is None:
+        return None
+    dates = [r["logical_date"] for r in rows.to_pylist()
+             if r["stage"] == "run" and r["status"] in ("success", "blocked")]
+    return max(dates, default=None)
+
+
+def processed_dates(spark, runs_path: str) -> set[dt.date]:
+    from engine import tables
+
+    rows = tables.read_rows(runs_path, spark=spark)
+    if rows is None:
+        return set()
+    return {r["logical_date"] for r in rows.to_pylist()
+            if r["stage"] == "run" and r["status"] in ("success", "blocked")}
