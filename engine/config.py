@@ -106,7 +106,7 @@ class AsOfJoin(Frozen):
     """Join the latest row of another source at or before the event time, never a later one."""
 
     source: str
-    on: list[str] = Field(min_length=1)
+    keys: list[str] = Field(min_length=1)  # equal on these columns ("on" is a YAML boolean)
     time: str  # the other source's timestamp column
     max_lag_hours: int = Field(24, ge=1, le=24 * 31)
     columns: dict[str, str]  # output name -> column of the other source
@@ -338,6 +338,14 @@ def load_config(conf_dir: str | Path) -> Config:
                         f"{features_file}: feature_sets.{name}.as_of_joins.{i}.source: unknown source "
                         f"{join.source!r} (expected one of {sorted(project.sources)})"
                     )
+            from engine.features import TRANSFORMS
+
+            for i, transform in enumerate(fs.transforms):
+                if transform not in TRANSFORMS:
+                    raise ConfigError(
+                        f"{features_file}: feature_sets.{name}.transforms.{i}: unknown transform {transform!r} "
+                        f"(registered in code: {sorted(TRANSFORMS)})"
+                    )
             feature_sets[name] = fs
 
     models: dict[str, ModelConfig] = {}
@@ -351,7 +359,9 @@ def load_config(conf_dir: str | Path) -> Config:
                 f"{file}: feature_set: unknown feature set {model.feature_set!r} "
                 f"(expected one of {sorted(feature_sets)} from {features_file})"
             )
-        available = set(fs.output_columns)
+        from engine.features import TRANSFORMS
+
+        available = set(fs.output_columns) | {c for t in fs.transforms for c in TRANSFORMS[t].outputs}
         for i, col in enumerate(model.features):
             if col not in available or col in fs.labels:
                 raise ConfigError(f"{file}: features.{i}: {col!r} is not a feature of feature set {fs.name!r}")

@@ -1,0 +1,246 @@
+"""`retrain` command line. Logs go to stderr, summaries to stdout.
+
+Exit codes: 0 success, 1 failure, 2 config or usage error, 3 finished but data-quality
+checks blocked something (a quarantined partition or a model not retrained).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.errors import ConfigError, DataQualityBlocked, LockError, RetrainError, UsageError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="retrain: nightly, observable batch retraining on Spark.")
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("retrain")
+
+ConfOpt = typer.Option(Path("conf"), "--conf", help="conf directory (project.yaml, features.yaml, models/)")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("py4j", "great_expectations", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _date(value: Optional[str], name: str) -> Optional[dt.date]:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{name}: expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Map engine errors to the documented exit codes."""
+    try:
+        yield
+    except (ConfigError, UsageError) as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from e
+    except DataQualityBlocked as e:
+        err.print(f"[yellow]blocked:[/yellow] {e}", highlight=False)
+        raise typer.Exit(EXIT_BLOCKED) from e
+    except LockError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from e
+    except RetrainError as e:
+        err.print(f"[red]failed:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from e
+
+
+def _session(cfg):
+    from engine.spark import get_spark
+
+    return get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
+
+
+@contextmanager
+def _progress() -> Iterator:
+    """A spinner showing the current stage (stderr, so stdout stays a clean summary)."""
+    with err.status("starting", spinner="dots") as status:
+        yield lambda message: status.update(f"[bold]{message}")
+
+
+def _print_summaries(summaries) -> int:
+    from engine.report import render_summary
+
+    code = EXIT_OK
+    for summary in summaries:
+        render_summary(out, summary)
+        if summary.status == "blocked":
+            code = EXIT_BLOCKED
+        elif summary.status == "failed":
+            code = EXIT_FAILED
+    return code
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging")) -> None:
+    _setup_logging(verbose)
+
+
+@app.command()
+def run(conf: Path = ConfOpt,
+        date: Optional[str] = typer.Option(None, help="logical date YYYY-MM-DD (default: yesterday, UTC)"),
+        force: bool = typer.Option(False, help="recompute a date that was already processed")) -> None:
+    """One nightly run for a logical date; catches up on missed nights in order."""
+    from engine import pipeline
+    from engine.config import load_config
+
+    with _exit_codes():
+        day = _date(date, "--date")
+        cfg = load_config(conf)
+        spark = _session(cfg)
+        with _progress() as progress:
+            summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
+        code = _print_summaries(summaries)
+    raise typer.Exit(code)
+
+
+@app.command()
+def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds YYYY-MM-DD"),
+             end: str = typer.Option(..., help="last ds YYYY-MM-DD")) -> None:
+    """Recompute (and re-validate) feature partitions from --start to --end, in one job."""
+    from engine import pipeline
+    from engine.config import load_config
+
+    with _exit_codes():
+        d1, d2 = _date(start, "--start"), _date(end, "--end")
+        cfg = load_config(conf)
+        spark = _session(cfg)
+        with _progress() as progress:
+            summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress)
+        code = _print_summaries([summary])
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(conf: Path = ConfOpt, date: Optional[str] = typer.Option(None, help="one ds YYYY-MM-DD"),
+             start: Optional[str] = typer.Option(None, help="first ds of a range"),
+             end: Optional[str] = typer.Option(None, help="last ds of a range")) -> None:
+    """Run validation alone on computed feature partitions."""
+    from engine import pipeline
+    from engine.config import load_config
+
+    with _exit_codes():
+        if date and (start or end):
+            raise UsageError("give either --date or --start/--end, not both")
+        if date:
+            d1 = d2 = _date(date, "--date")
+        elif start and end:
+            d1, d2 = _date(start, "--start"), _date(end, "--end")
+        else:
+            raise UsageError("give --date D or --start D1 --end D2")
+        cfg = load_config(conf)
+        spark = _session(cfg)
+        with _progress() as progress:
+            summary = pipeline.validate(spark, cfg, d1, d2, progress=progress)
+        code = _print_summaries([summary])
+    raise typer.Exit(code)
+
+
+@app.command()
+def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="e.g. features/orders"),
+            ds: str = typer.Option(..., help="the partition's ds YYYY-MM-DD"),
+            reason: str = typer.Option(..., help="why it is safe to use")) -> None:
+    """Mark a quarantined partition valid (recorded with who, when and why)."""
+    from engine.config import load_config
+    from engine.validation import release_partition
+
+    with _exit_codes():
+        day = _date(ds, "--ds")
+        cfg = load_config(conf)
+        spark = _session(cfg)
+        status = release_partition(spark, cfg, table, day, reason, getpass.getuser())
+        out.print(f"released {table} ds={day}: {status.status} ({reason})", highlight=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def status(conf: Path = ConfOpt, limit: int = typer.Option(10, help="runs to list")) -> None:
+    """Recent runs, quarantined partitions, latest alerts and champions."""
+    from engine.config import load_config
+    from engine.report import render_status
+
+    with _exit_codes():
+        cfg = load_config(conf)
+        spark = _session(cfg)
+        render_status(out, spark, cfg, limit)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def predict(conf: Path = ConfOpt, model: str = typer.Option(..., help="model_id"),
+            input: str = typer.Option(..., "--input", help="Delta table or Parquet path to score"),
+            output: str = typer.Option(..., "--output", help="where to write the scored rows")) -> None:
+    """Score a table with the champions of a model (per segment, distributed)."""
+    from engine.config import load_config
+    from engine.predict import predict as score
+
+    with _exit_codes():
+        cfg = load_config(conf)
+        if model not in cfg.models:
+            raise UsageError(f"--model: unknown model {model!r}; expected one of {sorted(cfg.models)}")
+        spark = _session(cfg)
+        rows = score(spark, cfg, model, input, output)
+        out.print(f"scored {rows} rows with {model} champions -> {output}", highlight=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def demo(conf: Path = ConfOpt,
+         end: Optional[str] = typer.Option(None, help="last demo day (default: yesterday, UTC)"),
+         days: int = typer.Option(70, help="days of demo data"),
+         seed: int = typer.Option(7, help="random seed"),
+         nights: int = typer.Option(3, help="nightly runs to simulate, ending at --end")) -> None:
+    """Generate the demo source into the conf's lakehouse (replacing it) and run nightly jobs."""
+    from engine import pipeline
+    from engine.config import load_config
+    from engine.demo import generate
+
+    with _exit_codes():
+        cfg = load_config(conf)
+        last = _date(end, "--end") or pipeline.latest_complete_day()
+        if nights < 1 or nights >= days:
+            raise UsageError(f"--nights must be between 1 and {days - 1}, got {nights}")
+        root = Path(cfg.lakehouse)
+        if root.exists() and any(root.iterdir()) and not (root / "raw" / "orders" / "_faults.json").exists():
+            raise UsageError(f"{root} exists and is not a demo lakehouse; point --conf at a demo config")
+        if root.exists():
+            shutil.rmtree(root)
+        err.print(f"generating {days} days of demo data ending {last} into {root}/raw")
+        faults = generate(str(root), last, days=days, seed=seed)
+        spark = _session(cfg)
+        first = last - dt.timedelta(days=nights - 1)
+        with _progress() as progress:
+            summaries = pipeline.run(spark, cfg, first, progress=progress)
+            summaries += pipeline.run(spark, cfg, last, progress=progress)
+        code = _print_summaries(summaries)
+        from engine.report import render_demo_footer
+
+        render_demo_footer(out, cfg, faults)
+    # The demo's blocked partitions are the point of the demo: exit 0 unless something failed.
+    raise typer.Exit(EXIT_FAILED if code == EXIT_FAILED else EXIT_OK)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,273 @@
+"""The nightly run: the stages in order. The only module that wires stages together.
+
+run(spark, cfg, date)   one nightly run for logical date D, catching up on missed nights:
+  features        MAP 1: every source day <= D without a feature partition (one job per set)
+  validation      MAP 2: the partitions just computed, against expectations/<set>.json
+  training_sets   REDUCE: valid, matured partitions -> training sets of the models due on D
+  train           every (model, segment) pair in one Spark job; registry; promotion gate
+Each stage is recorded in the `runs` table, failed ones too; metrics are exported at the end.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import os
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from engine import features as feature_map
+from engine.config import Config
+from engine.errors import UsageError
+from engine.observability import (
+    ModelOutcome,
+    RunSummary,
+    StageRecord,
+    ValidationFailure,
+    new_run_id,
+    processed_dates,
+    utcnow,
+    write_stage,
+)
+
+log = logging.getLogger("retrain")
+Progress = Callable[[str], None]
+
+
+def latest_complete_day(today: dt.date | None = None) -> dt.date:
+    """The default logical date: yesterday (UTC)."""
+    return (today or dt.datetime.now(dt.timezone.utc).date()) - dt.timedelta(days=1)
+
+
+class Run:
+    """Records the stages of one run for one logical date."""
+
+    def __init__(self, spark, cfg: Config, logical_date: dt.date, progress: Progress | None = None):
+        self.spark = spark
+        self.cfg = cfg
+        self.summary = RunSummary(run_id=new_run_id(logical_date), logical_date=logical_date)
+        self.progress = progress or (lambda message: None)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[StageRecord]:
+        record = StageRecord(self.summary.run_id, self.summary.logical_date, name)
+        self.progress(f"{self.summary.logical_date} {name}")
+        try:
+            yield record
+        except BaseException as e:
+            record.status = "failed"
+            record.error = f"{type(e).__name__}: {e}"
+            raise
+        else:
+            if record.status == "running":
+                record.status = "success"
+        finally:
+            record.ended_at = utcnow()
+            self.summary.stages.append(record)
+            write_stage(self.spark, self.cfg.table("runs"), record)
+            log.info("%s %s: %s %s", record.logical_date, name, record.status, record.detail or "")
+
+
+def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | None = None,
+             dates: dict[str, list[dt.date]] | None = None, train: bool = True,
+             recompute: bool = False) -> RunSummary:
+    """One run for one logical date. `dates` (feature set -> ds) overrides the incremental
+    choice of partitions (backfill); `recompute` rebuilds the logical date's own partition
+    too; `train=False` stops after validation."""
+    run = Run(spark, cfg, logical_date, progress)
+    summary = run.summary
+    overall = StageRecord(summary.run_id, logical_date, "run", started_at=summary.started_at)
+    try:
+        computed = _features_stage(run, logical_date, dates, recompute)
+        validation_run_id = _validation_stage(run, computed)
+        if train:
+            _training_stages(run, logical_date, validation_run_id)
+        blocked = bool(summary.quarantined) or any(m.status == "skipped" for m in summary.models)
+        summary.status = "blocked" if blocked else "success"
+    except BaseException as e:
+        summary.status = "failed"
+        overall.error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        summary.ended_at = overall.ended_at = utcnow()
+        overall.status = summary.status
+        overall.rows_out = sum(s.rows_out or 0 for s in summary.stages)
+        write_stage(spark, cfg.table("runs"), overall)
+        summary.stages.append(overall)
+        _export_metrics(cfg, summary)
+    return summary
+
+
+def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.date]] | None,
+                    recompute: bool) -> dict[str, list[dt.date]]:
+    computed: dict[str, list[dt.date]] = {}
+    with run.stage("features") as record:
+        rows = 0
+        for name, fs in run.cfg.feature_sets.items():
+            if dates is not None:
+                todo = dates.get(name, [])
+            else:
+                todo = feature_map.pending_dates(run.spark, run.cfg, fs, logical_date)
+                if recompute and logical_date not in todo:
+                    todo.append(logical_date)
+            if not todo:
+                continue
+            _, n = feature_map.write_features(run.spark, run.cfg, fs, sorted(todo))
+            computed[name] = sorted(todo)
+            rows += n
+        record.rows_out = rows
+        record.detail = ", ".join(f"features/{k}: {len(v)} partitions" for k, v in computed.items()) or "nothing new"
+    return computed
+
+
+def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | None:
+    try:
+        from engine.validation import validate_partitions
+    except ImportError:  # validation package not installed in this build
+        return None
+    with run.stage("validation") as record:
+        if not computed:
+            record.status = "skipped"
+            record.detail = "no new partitions"
+            return None
+        checked = quarantined = 0
+        for name, dates in computed.items():
+            report = validate_partitions(run.spark, run.cfg, name, dates, run.summary.run_id)
+            bad = sorted(d for d, status in report.statuses.items() if status == "quarantined")
+            if bad:
+                run.summary.quarantined[report.table] = bad
+            run.summary.validation_failures.extend(report.alerts)
+            checked += len(dates)
+            quarantined += len(bad)
+        record.rows_in = checked
+        record.detail = f"{checked} partitions checked, {quarantined} quarantined"
+    return run.summary.run_id
+
+
+def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | None) -> None:
+    due = [m for m in run.cfg.models.values() if m.due(logical_date)]
+    if not due:
+        with run.stage("training_sets") as record:
+            record.status = "skipped"
+            record.detail = "no model due"
+        return
+    from engine.training import train_models
+    from engine.training_sets import build_training_sets
+
+    excluded = {}
+    try:
+        from engine.validation import quarantined_dates
+
+        excluded = {name: quarantined_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
+    except ImportError:
+        pass
+    with run.stage("training_sets") as record:
+        sets = build_training_sets(run.spark, run.cfg, due, logical_date, run.summary.run_id, excluded)
+        record.rows_out = int(sum(getattr(sets, "rows", {}).values())) if isinstance(getattr(sets, "rows", None), dict) else None
+        for model_id, reason in sets.skipped.items():
+            run.summary.models.append(ModelOutcome(model_id, "*", "skipped", reason=reason))
+            run.summary.notes.append(f"{model_id} not retrained: {reason}")
+        record.detail = f"{len(due) - len(sets.skipped)} models, {len(sets.skipped)} skipped"
+    trainable = [m for m in due if m.model_id not in sets.skipped]
+    if not trainable:
+        return
+    with run.stage("train") as record:
+        outcomes = train_models(run.spark, run.cfg, trainable, logical_date, run.summary.run_id, sets, validation_run_id)
+        run.summary.models.extend(outcomes)
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("promoted", "rejected", "failed")}
+        record.rows_out = len(outcomes)
+        record.detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+def _export_metrics(cfg: Config, summary: RunSummary) -> None:
+    try:
+        from engine.metrics import export_metrics
+    except ImportError:
+        return
+    settings = cfg.project.metrics
+    path = cfg.lakehouse_file(settings.textfile) if settings.textfile else None
+    try:
+        export_metrics(summary, settings, path)
+    except Exception as e:  # metrics must never fail a run
+        log.warning("metrics export failed: %s", e)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+@contextmanager
+def _lock(cfg: Config, owner: str):
+    try:
+        from engine.lock import lakehouse_lock
+    except ImportError:
+        yield
+        return
+    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
+        yield
+
+
+def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = False,
+        progress: Progress | None = None) -> list[RunSummary]:
+    """The nightly job for `logical_date` (default: the latest complete day).
+
+    Catches up on missed nights in order (every date after the last successful run up to
+    `logical_date`). A date already processed is skipped unless `force`; re-running it with
+    `force` replaces its partitions, so tables hold the same rows.
+    """
+    logical_date = logical_date or latest_complete_day()
+    owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
+    with _lock(cfg, owner):
+        done = processed_dates(spark, cfg.table("runs"))
+        if logical_date in done and not force:
+            log.info("%s already processed; nothing to do (use --force to recompute)", logical_date)
+            return [RunSummary(run_id="-", logical_date=logical_date, status="skipped", ended_at=utcnow(),
+                               notes=[f"{logical_date} was already processed; nothing changed"])]
+        last = max((d for d in done if d < logical_date), default=None)
+        todo = [logical_date]
+        if last is not None and not force:
+            todo = [last + dt.timedelta(days=i) for i in range(1, (logical_date - last).days + 1)]
+        return [run_date(spark, cfg, d, progress, recompute=force) for d in todo]
+
+
+def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
+    """Recompute features and validation for every source day in [start, end] in one job."""
+    if end < start:
+        raise UsageError(f"backfill: --end {end} is before --start {start}")
+    owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
+    with _lock(cfg, owner):
+        dates = {}
+        for name, fs in cfg.feature_sets.items():
+            dates[name] = [d for d in feature_map.source_dates(spark, cfg, fs.source) if start <= d <= end]
+        if not any(dates.values()):
+            raise UsageError(f"backfill: no source partitions between {start} and {end}")
+        return run_date(spark, cfg, end, progress, dates=dates, train=False)
+
+
+def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
+    """Validation alone, for the computed feature partitions in [start, end]."""
+    from engine.validation import validate_partitions
+
+    if end < start:
+        raise UsageError(f"validate: --end {end} is before --start {start}")
+    run_ = Run(spark, cfg, end, progress)
+    with run_.stage("validation") as record:
+        checked = 0
+        for name, fs in cfg.feature_sets.items():
+            dates = [d for d in feature_map.computed_dates(spark, cfg, fs) if start <= d <= end]
+            if not dates:
+                continue
+            report = validate_partitions(spark, cfg, name, dates, run_.summary.run_id)
+            bad = sorted(d for d, s in report.statuses.items() if s == "quarantined")
+            if bad:
+                run_.summary.quarantined[report.table] = bad
+            run_.summary.validation_failures.extend(report.alerts)
+            checked += len(dates)
+        if not checked:
+            raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
+        record.rows_in = checked
+    run_.summary.status = "blocked" if run_.summary.quarantined else "success"
+    run_.summary.ended_at = utcnow()
+    return run_.summary
+
+
+__all__ = ["run", "run_date", "backfill", "validate", "latest_complete_day", "ValidationFailure"]
