@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Both set everything up themselves on a
+# machine that has only Python >= 3.10 and Java 17.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install system-deps demo test bench clean
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17 is required (java not on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests start for real (promtool, pushgateway); skipped when present.
+system-deps:
+	@bash deploy/ci-system-packages.sh
+
+demo: install
+	$(BIN)/retrain demo --conf conf
+
+test: install system-deps
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/validation.py
+	$(BIN)/python benchmarks/many_models.py
+
+clean:
+	rm -rf lakehouse spark-warehouse .pytest_cache
