@@ -14,6 +14,7 @@ class EstimatorSpec:
     task: str  # classification | regression
     factory: Callable[..., Any]  # params -> unfitted estimator
     kind: str  # "xgboost" (native UBJ artifacts) or "sklearn" (skops artifacts)
+    handles_missing: bool = False  # accepts NaN features (others fail the pair with a reason)
 
 
 def _xgb(cls_name: str) -> Callable[..., Any]:
@@ -38,11 +39,21 @@ def _sk(module: str, cls_name: str) -> Callable[..., Any]:
 ESTIMATORS: dict[str, EstimatorSpec] = {}
 
 
-def register_estimator(name: str, task: str, factory: Callable[..., Any], kind: str = "sklearn") -> None:
+def register_estimator(name: str, task: str, factory: Callable[..., Any], kind: str = "sklearn",
+                       handles_missing: bool = False) -> None:
+    """Allow an estimator. `kind` picks the artifact format: "xgboost" (native UBJ) or
+    "sklearn" (skops; loading trusts only classes from sklearn, numpy and scipy). The
+    training job ships the registered spec to the executors with the task, so a factory
+    registered at runtime on the driver works there too."""
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be classification or regression, got {task!r}")
-    ESTIMATORS[name] = EstimatorSpec(name, task, factory, kind)
+    if kind not in ("xgboost", "sklearn"):
+        raise ValueError(f"kind must be xgboost or sklearn, got {kind!r}")
+    ESTIMATORS[name] = EstimatorSpec(name, task, factory, kind, handles_missing)
 
+
+_MISSING_OK = {"xgboost.XGBClassifier", "xgboost.XGBRegressor", "sklearn.HistGradientBoostingClassifier",
+               "sklearn.HistGradientBoostingRegressor"}
 
 for _name, _task, _factory, _kind in [
     ("xgboost.XGBClassifier", "classification", _xgb("XGBClassifier"), "xgboost"),
@@ -54,7 +65,7 @@ for _name, _task, _factory, _kind in [
     ("sklearn.RandomForestClassifier", "classification", _sk("sklearn.ensemble", "RandomForestClassifier"), "sklearn"),
     ("sklearn.RandomForestRegressor", "regression", _sk("sklearn.ensemble", "RandomForestRegressor"), "sklearn"),
 ]:
-    register_estimator(_name, _task, _factory, _kind)
+    register_estimator(_name, _task, _factory, _kind, handles_missing=_name in _MISSING_OK)
 
 
 def get_estimator(name: str) -> EstimatorSpec:

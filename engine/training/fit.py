@@ -1,0 +1,276 @@
+"""One (model, segment) pair on plain pandas: checks, grid search on the latest eval window,
+refit, champion scoring on the same window, artifact. No Spark here: the training job runs
+`fit_pair` on the executors, and the benchmark runs the very same function in one process.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.config import HIGHER_IS_BETTER, ModelConfig
+from engine.training import metrics as M
+from engine.training.artifacts import load_artifact, save_artifact
+from engine.training.estimators import EstimatorSpec
+
+NUMERIC = "numeric"
+CATEGORICAL = "categorical"
+MISSING_CATEGORY = "__missing__"
+
+
+class PairFailure(Exception):
+    """This pair cannot be trained; the message is the recorded reason."""
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """Everything an executor needs to train every segment of one model."""
+
+    model: ModelConfig
+    estimator: EstimatorSpec
+    feature_types: dict[str, str]
+    version: str  # e.g. v20261014
+    run_id: str
+    logical_date: dt.date
+    artifact_root: str  # <lakehouse>/artifacts
+    lineage: dict[str, Any]  # training_sets / feature table versions, window, excluded days
+
+    def artifact_uri(self, segment: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.artifact_root.rstrip('/')}/{self.model.model_id}/{quote(segment, safe='')}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ChampionRef:
+    version: str
+    uri: str
+    sha256: str
+
+
+@dataclass
+class PairResult:
+    model_id: str
+    segment: str
+    version: str
+    status: str  # trained | failed
+    reason: str | None = None
+    metric: str | None = None
+    metric_value: float = math.nan  # on the latest eval window, by the model fit on the train split
+    train_value: float = math.nan  # on the train split, by the final model
+    train_metrics: dict[str, float] = field(default_factory=dict)
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    grid: list[dict[str, Any]] = field(default_factory=list)  # [{params, value}] on the eval window
+    champion_version: str | None = None
+    champion_value: float = math.nan  # the champion's metric on the same eval window
+    champion_reason: str | None = None  # why the champion could not be scored
+    artifact_uri: str | None = None
+    sha256: str | None = None
+    n_train: int = 0
+    n_eval: int = 0
+    trained_at: dt.datetime | None = None
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def design_matrix(pdf: pd.DataFrame, features: list[str], feature_types: dict[str, str], kind: str,
+                  categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """The model input: numeric features as float; string features as pandas categoricals
+    with fixed categories (XGBoost) or as strings for a one-hot encoder (scikit-learn)."""
+    columns: dict[str, Any] = {}
+    for name in features:
+        if name not in pdf.columns:
+            raise PairFailure(f"feature {name!r} is not in the data")
+        if feature_types[name] == NUMERIC:
+            columns[name] = pd.to_numeric(pdf[name], errors="coerce").astype("float64").to_numpy()
+        elif kind == "xgboost":
+            cats = (categories or {}).get(name, [])
+            columns[name] = pd.Categorical(pdf[name].astype(object).where(pdf[name].notna(), None), categories=cats)
+        else:
+            columns[name] = pdf[name].astype(object).where(pdf[name].notna(), MISSING_CATEGORY).astype(str).to_numpy()
+    return pd.DataFrame(columns, index=pdf.index)
+
+
+def _categories(pdf: pd.DataFrame, features: list[str], feature_types: dict[str, str]) -> dict[str, list[str]]:
+    return {n: sorted(str(v) for v in pdf[n].dropna().unique()) for n in features if feature_types[n] == CATEGORICAL}
+
+
+def make_estimator(spec: EstimatorSpec, params: dict[str, Any], feature_types: dict[str, str], features: list[str]):
+    """An unfitted estimator; with string features, XGBoost uses its native categoricals and
+    scikit-learn estimators get a one-hot encoder in front (a Pipeline)."""
+    est = spec.factory(**params)
+    cats = [n for n in features if feature_types[n] == CATEGORICAL]
+    if not cats:
+        return est
+    if spec.kind == "xgboost":
+        return est.set_params(enable_categorical=True)
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore"), cats)], remainder="passthrough")
+    return Pipeline([("encode", encode), ("estimator", est)])
+
+
+def predict_scores(model: Any, task: str, X: pd.DataFrame) -> np.ndarray:
+    """P(label = 1) for a classifier, the prediction for a regressor."""
+    if task == "classification":
+        return np.asarray(model.predict_proba(X))[:, 1].astype(float)
+    return np.asarray(model.predict(X), dtype=float)
+
+
+def grid_points(model: ModelConfig) -> list[dict[str, Any]]:
+    """Every parameter combination of the grid (keys in sorted order), on top of `params`."""
+    keys = sorted(model.grid)
+    combos = itertools.product(*[model.grid[k] for k in keys]) if keys else [()]
+    return [{**model.params, **dict(zip(keys, combo))} for combo in combos]
+
+
+def _check(pdf: pd.DataFrame, plan: ModelPlan, X: pd.DataFrame, y: np.ndarray, is_train: np.ndarray) -> None:
+    model = plan.model
+    n_train, n_eval = int(is_train.sum()), int((~is_train).sum())
+    if n_train < model.min_rows:
+        raise PairFailure(f"fewer than min_rows: {n_train} training rows < min_rows {model.min_rows}")
+    if n_eval == 0:
+        raise PairFailure("no rows in the eval window")
+    bad = int((~np.isfinite(y)).sum())
+    if bad:
+        raise PairFailure(f"label {model.label!r} has {bad} non-finite value(s)")
+    if model.task == "classification":
+        values = set(np.unique(y).tolist())
+        if not values <= {0.0, 1.0}:
+            raise PairFailure(f"label {model.label!r} must be 0/1 for classification, found {sorted(values)[:5]}")
+        train_classes = np.unique(y[is_train])
+        if len(train_classes) < 2:
+            raise PairFailure(f"one label class in the train split (all {int(train_classes[0])})")
+        if model.metric == "auc" and len(np.unique(y[~is_train])) < 2:
+            raise PairFailure("one label class in the eval window: auc is undefined")
+    for name in model.features:
+        if plan.feature_types[name] != NUMERIC:
+            continue
+        values = X[name].to_numpy()
+        inf = int(np.isinf(values).sum())
+        if inf:
+            raise PairFailure(f"feature {name!r} has {inf} infinite value(s)")
+        nan = int(np.isnan(values).sum())
+        if nan and not plan.estimator.handles_missing:
+            raise PairFailure(f"feature {name!r} has {nan} missing/NaN value(s) and {model.estimator} "
+                              "does not accept missing values")
+
+
+# --------------------------------------------------------------------------- the pair
+
+
+def fit_pair(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef | None,
+             threads: int = 1) -> PairResult:
+    """Train one (model, segment) pair. `pdf` has columns split (train | eval), label and the
+    model's features. Never raises: a pair that cannot train comes back failed, with the
+    reason."""
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    model = plan.model
+    result = PairResult(model.model_id, segment, plan.version, "failed", metric=model.metric)
+    try:
+        with threadpool_limits(limits=threads):
+            _fit(pdf, segment, plan, champion, result)
+        result.status = "trained"
+    except PairFailure as e:
+        result.reason = str(e)
+    except Exception as e:  # one bad pair fails alone, with its reason
+        result.reason = f"{type(e).__name__}: {e}"
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef | None, out: PairResult) -> None:
+    model = plan.model
+    spec = plan.estimator
+    higher = HIGHER_IS_BETTER[model.metric]
+    pdf = pdf.reset_index(drop=True)
+    is_train = (pdf["split"] == "train").to_numpy()
+    out.n_train, out.n_eval = int(is_train.sum()), int((~is_train).sum())
+    y = pd.to_numeric(pdf["label"], errors="coerce").astype("float64").to_numpy()
+    categories = _categories(pdf, model.features, plan.feature_types)
+    X = design_matrix(pdf, model.features, plan.feature_types, spec.kind, categories)
+    _check(pdf, plan, X, y, is_train)
+    if model.task == "classification":
+        y = y.astype(int)
+    X_train, y_train, X_eval, y_eval = X[is_train], y[is_train], X[~is_train], y[~is_train]
+
+    # Grid search: every point is fit on the train split and scored on the latest eval window.
+    best: tuple[float, dict[str, Any], Any] | None = None
+    errors: list[str] = []
+    for params in grid_points(model):
+        try:
+            est = make_estimator(spec, params, plan.feature_types, model.features).fit(X_train, y_train)
+            value = M.score(model.metric, y_eval, predict_scores(est, model.task, X_eval))
+        except Exception as e:
+            errors.append(f"{_short(params)}: {type(e).__name__}: {e}")
+            out.grid.append({"params": params, "value": None, "error": f"{type(e).__name__}: {e}"})
+            continue
+        out.grid.append({"params": params, "value": value})
+        if best is None or M.better(value, best[0], higher):
+            best = (value, params, est)
+    if best is None:
+        raise PairFailure(f"no grid point could be fit: {errors[0]}")
+    value, params, selected = best
+    if value != value:
+        raise PairFailure(f"{model.metric} on the eval window is undefined (NaN) for every grid point")
+    out.params = params
+    out.eval_metrics = M.score_all(model.task, y_eval, predict_scores(selected, model.task, X_eval))
+    out.metric_value = out.eval_metrics[model.metric]
+
+    final = selected
+    if model.refit:
+        final = make_estimator(spec, params, plan.feature_types, model.features).fit(X, y)
+    out.train_metrics = M.score_all(model.task, y_train, predict_scores(final, model.task, X_train))
+    out.train_value = out.train_metrics[model.metric]
+
+    if champion is not None:
+        out.champion_version = champion.version
+        try:
+            out.champion_value = score_champion(champion, plan, pdf[~is_train], y_eval)
+        except Exception as e:
+            out.champion_reason = f"{type(e).__name__}: {e}" if not isinstance(e, PairFailure) else str(e)
+
+    out.trained_at = dt.datetime.now(dt.timezone.utc)
+    out.artifact_uri = plan.artifact_uri(segment)
+    metadata = {
+        "model_id": model.model_id, "segment": segment, "version": plan.version, "run_id": plan.run_id,
+        "logical_date": plan.logical_date.isoformat(), "trained_at": out.trained_at.isoformat(),
+        "estimator": model.estimator, "task": model.task, "label": model.label, "segment_by": model.segment_by,
+        "features": list(model.features), "feature_types": dict(plan.feature_types), "categories": categories,
+        "params": params, "grid": out.grid, "refit": model.refit, "metric": model.metric,
+        "train_metrics": out.train_metrics, "eval_metrics": out.eval_metrics,
+        "n_train": out.n_train, "n_eval": out.n_eval, "lineage": plan.lineage,
+    }
+    out.sha256 = save_artifact(out.artifact_uri, final, spec.kind, metadata)
+
+
+def score_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.DataFrame, y_eval: np.ndarray) -> float:
+    """The champion's metric on the new model's eval window (its artifact is sha256-checked)."""
+    model = plan.model
+    cmodel, meta = load_artifact(champion.uri, champion.sha256)
+    if meta["label"] != model.label or meta["task"] != model.task:
+        raise PairFailure(f"champion {champion.version} predicts {meta['task']} label {meta['label']!r}, "
+                          f"not {model.task} label {model.label!r}")
+    unknown = [f for f in meta["features"] if plan.feature_types.get(f) != meta["feature_types"][f]]
+    if unknown:
+        raise PairFailure(f"champion {champion.version} uses features not in this training set: {unknown}")
+    X = design_matrix(eval_rows, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
+    return M.score(model.metric, y_eval, predict_scores(cmodel, model.task, X))
+
+
+def _short(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True, default=str)

@@ -1,0 +1,57 @@
+"""The promotion gate: a pure decision on numbers measured on the same latest eval window.
+
+The new model's number is that of the model fit on the train split (so the eval window is
+unseen, even when the artifact is refit on the whole window); the champion's number is the
+champion artifact scored on the same rows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.config import HIGHER_IS_BETTER, ModelConfig, Slo
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # champion | rejected | failed | challenger
+    reason: str
+
+
+def _slo_text(slo: Slo) -> str:
+    parts = ([f">= {slo.min}"] if slo.min is not None else []) + ([f"<= {slo.max}"] if slo.max is not None else [])
+    return " and ".join(parts) or "none"
+
+
+def _fmt(value: float | None) -> str:
+    return "nan" if value is None or value != value else f"{value:.4f}"
+
+
+def decide(model: ModelConfig, trained: bool, failure: str | None, value: float | None,
+           champion_version: str | None, champion_value: float | None, champion_problem: str | None,
+           gate: bool = True) -> Decision:
+    """champion (promote), rejected (both numbers in the reason), failed, or challenger (no gate)."""
+    if not trained:
+        return Decision("failed", failure or "failed")
+    metric = model.metric
+    value = math.nan if value is None else value
+    have_champion = champion_version is not None
+    champ = math.nan if champion_value is None else champion_value
+    versus = f"; champion {champion_version}: {_fmt(champ)}" if have_champion else ""
+    if not gate:
+        return Decision("challenger", f"not gated: {metric} {_fmt(value)}{versus}")
+    if not model.slo.met(value):
+        return Decision("rejected", f"{metric} {_fmt(value)} misses the SLO ({metric} {_slo_text(model.slo)}){versus}")
+    if not have_champion:
+        return Decision("champion", f"first model of the pair: {metric} {_fmt(value)} meets the SLO")
+    if champion_problem is not None or champ != champ:
+        why = champion_problem or f"its {metric} is undefined on these rows"
+        return Decision("champion", f"champion {champion_version} could not be scored on the eval window ({why}); "
+                                    f"promoted on the SLO: {metric} {_fmt(value)}")
+    gain = value - champ if HIGHER_IS_BETTER[metric] else champ - value
+    delta = model.promotion.min_delta
+    if gain > 0 and gain >= delta:
+        return Decision("champion", f"{metric} {_fmt(value)} vs champion {champion_version} {_fmt(champ)}: "
+                                    f"better by {gain:.4f} (min_delta {delta})")
+    return Decision("rejected", f"{metric} {_fmt(value)} vs champion {champion_version} {_fmt(champ)}: "
+                                f"does not beat it by min_delta {delta} (gain {gain:.4f})")

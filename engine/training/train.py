@@ -1,0 +1,294 @@
+"""TRAIN: every (model, segment) pair of the night in ONE Spark job, then the promotion gate
+and ONE registry commit on the driver.
+
+The job reads the recorded training_sets version, turns each model's feature maps into
+columns, and runs `fit_pair` per pair with groupBy(...).applyInPandas. Pairs are spread over
+the tasks by their row counts (largest first onto the least loaded task), so two cores stay
+busy until the end. Executors write the artifacts; only one small result row per pair comes
+back to the driver.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+from typing import Any
+
+import pandas as pd
+
+from engine import registry
+from engine.config import Config, ModelConfig
+from engine.observability import ModelOutcome
+from engine.training import gate as G
+from engine.training.estimators import get_estimator
+from engine.training.fit import ChampionRef, ModelPlan, PairResult, fit_pair
+from engine.training_sets import ALL_SEGMENT, CATEGORICAL, TrainingSetsResult, read_training_set
+
+RESULT_SCHEMA = (
+    "model_id string, segment string, version string, status string, reason string, metric string, "
+    "metric_value double, train_value double, train_metrics string, eval_metrics string, params string, "
+    "grid string, champion_version string, champion_value double, champion_reason string, artifact_uri string, "
+    "sha256 string, n_train long, n_eval long, trained_at string, seconds double"
+)
+_JSON_FIELDS = ("train_metrics", "eval_metrics", "params", "grid")
+
+
+def model_version(logical_date: dt.date) -> str:
+    """The version of every model trained for a logical date: re-running the date replaces it."""
+    return f"v{logical_date:%Y%m%d}"
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def lineage_of(cfg: Config, sets: TrainingSetsResult, model_id: str, validation_run_id: str | None) -> dict[str, Any]:
+    ms = sets.models[model_id]
+    fs = cfg.feature_sets[ms.feature_set]
+    return {
+        "training_sets": sets.path, "training_sets_version": sets.version, "run_id": sets.run_id,
+        "feature_set": ms.feature_set, "feature_table": sets.feature_tables[ms.feature_set],
+        "feature_version": sets.feature_versions[ms.feature_set], "validation_run_id": validation_run_id,
+        "entity": list(fs.entity),
+        "train_start": ms.window.train_start.isoformat(), "train_end": ms.window.train_end.isoformat(),
+        "eval_start": ms.window.eval_start.isoformat(), "eval_end": ms.window.eval_end.isoformat(),
+        "excluded_days": [d.isoformat() for d in ms.excluded_days],
+    }
+
+
+def make_plans(cfg: Config, models: list[ModelConfig], logical_date: dt.date, run_id: str, sets: TrainingSetsResult,
+               validation_run_id: str | None) -> dict[str, ModelPlan]:
+    version = model_version(logical_date)
+    return {
+        m.model_id: ModelPlan(
+            model=m, estimator=get_estimator(m.estimator), feature_types=dict(sets.models[m.model_id].feature_types),
+            version=version, run_id=run_id, logical_date=logical_date, artifact_root=cfg.table("artifacts"),
+            lineage=lineage_of(cfg, sets, m.model_id, validation_run_id),
+        )
+        for m in models if m.model_id in sets.models
+    }
+
+
+# --------------------------------------------------------------------------- placement
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+def spark_int_hash(value: int, seed: int = 42) -> int:
+    """Spark's Murmur3 hash of an INT (what `repartition(n, col)` uses), as a signed int."""
+    k1 = _rotl((value & _M32) * 0xCC9E2D51 & _M32, 15) * 0x1B873593 & _M32
+    h1 = (_rotl(seed ^ k1, 13) * 5 + 0xE6546B64) & _M32
+    h1 ^= 4
+    h1 ^= h1 >> 16
+    h1 = h1 * 0x85EBCA6B & _M32
+    h1 ^= h1 >> 13
+    h1 = h1 * 0xC2B2AE35 & _M32
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 & 0x80000000 else h1
+
+
+def slot_keys(n: int) -> list[int]:
+    """For each task index p < n, an int key that `repartition(n, key)` sends to task p."""
+    keys: dict[int, int] = {}
+    i = 0
+    while len(keys) < n:
+        keys.setdefault(spark_int_hash(i) % n, i)  # Python % is pmod
+        i += 1
+    return [keys[p] for p in range(n)]
+
+
+def assign_tasks(pairs: dict[tuple[str, str], int], n_tasks: int) -> dict[tuple[str, str], int]:
+    """Largest pair first onto the least loaded task (LPT); returns pair -> task index."""
+    load = [0] * n_tasks
+    out: dict[tuple[str, str], int] = {}
+    for pair, rows in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0])):
+        task = min(range(n_tasks), key=lambda t: (load[t], t))
+        out[pair] = task
+        load[task] += max(rows, 1)
+    return out
+
+
+# --------------------------------------------------------------------------- the job
+
+
+def _result_row(r: PairResult) -> dict[str, Any]:
+    row = dataclasses.asdict(r)
+    for name in _JSON_FIELDS:
+        row[name] = json.dumps(row[name], sort_keys=True, default=str)
+    row["trained_at"] = r.trained_at.isoformat() if r.trained_at else None
+    return row
+
+
+def _pair_result(row: dict[str, Any]) -> PairResult:
+    data = dict(row)
+    for name in _JSON_FIELDS:
+        data[name] = json.loads(data[name]) if data[name] else ({} if name != "grid" else [])
+    data["trained_at"] = dt.datetime.fromisoformat(data["trained_at"]) if data["trained_at"] else None
+    for name in ("metric_value", "train_value", "champion_value"):
+        data[name] = math.nan if data[name] is None else data[name]
+    return PairResult(**data)
+
+
+def _trainer(plans: dict[str, ModelPlan], champions: dict[tuple[str, str], ChampionRef],
+             columns: dict[tuple[str, str], str]):
+    result_columns = [f.name for f in dataclasses.fields(PairResult)]
+
+    def train_group(pdf: pd.DataFrame) -> pd.DataFrame:
+        model_id, segment = str(pdf["model_id"].iat[0]), str(pdf["segment"].iat[0])
+        plan = plans[model_id]
+        try:
+            data = {"split": pdf["split"].to_numpy(), "label": pdf["label"].to_numpy()}
+            for name in plan.model.features:
+                data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
+            result = fit_pair(pd.DataFrame(data), segment, plan, champions.get((model_id, segment)))
+        except Exception as e:  # never let one pair take the job down
+            result = PairResult(model_id, segment, plan.version, "failed", reason=f"{type(e).__name__}: {e}",
+                                metric=plan.model.metric)
+        return pd.DataFrame([_result_row(result)], columns=result_columns)
+
+    return train_group
+
+
+def run_job(spark, cfg: Config, plans: dict[str, ModelPlan], sets: TrainingSetsResult,
+            champions: dict[tuple[str, str], ChampionRef]) -> list[PairResult]:
+    """Train every pair of `plans` in one Spark job; return one result per pair."""
+    from pyspark.sql import functions as F
+
+    pairs = {p: n for p, n in sets.pairs.items() if p[0] in plans}
+    if not pairs:
+        return []
+    columns: dict[tuple[str, str], str] = {}
+    for plan in plans.values():
+        for name in plan.model.features:
+            columns.setdefault((name, plan.feature_types[name]), f"_f{len(columns)}")
+    n_tasks = max(1, min(len(pairs), 2 * spark.sparkContext.defaultParallelism))
+    task_of = assign_tasks(pairs, n_tasks)
+    keys = slot_keys(n_tasks)
+    slot_map = F.create_map(*[x for (m, s), t in task_of.items() for x in (F.lit(f"{m}\x00{s}"), F.lit(keys[t]))])
+
+    df = read_training_set(spark, cfg, plans, sets.version)
+    df = df.select(
+        "model_id", "segment", "split", "label",
+        *[(F.col("categories") if kind == CATEGORICAL else F.col("features"))[name].alias(col)
+          for (name, kind), col in columns.items()],
+    )
+    df = df.withColumn("_slot", F.element_at(slot_map, F.concat_ws("\x00", "model_id", "segment")).cast("int"))
+    # repartition(n, _slot) puts each pair on its planned task; grouping by _slot too reuses
+    # that partitioning (no second shuffle), and AQE does not coalesce a repartition(n).
+    results = (
+        df.repartition(n_tasks, "_slot")
+        .groupBy("_slot", "model_id", "segment")
+        .applyInPandas(_trainer(plans, champions, columns), RESULT_SCHEMA)
+        .collect()
+    )
+    return [_pair_result(r.asDict()) for r in results]
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _baseline(pair_entries: list[registry.RegistryEntry], version: str) -> tuple[registry.RegistryEntry | None, bool]:
+    """The model a new `version` is compared with, and whether the current champion IS
+    `version` (a re-run of the date: then the baseline is the champion before it)."""
+    current = [e for e in pair_entries if e.status == "champion"]
+    others = [e for e in current if e.version != version]
+    if others:
+        return max(others, key=lambda e: e.version), False
+    if current:
+        previous = [e for e in pair_entries if e.status == "retired" and e.version < version and e.artifact_uri]
+        return (max(previous, key=lambda e: e.version) if previous else None), True
+    return None, False
+
+
+def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt.date, run_id: str,
+                 sets: TrainingSetsResult, validation_run_id: str | None = None, *,
+                 gate: bool = True) -> list[ModelOutcome]:
+    """Train the built models of `sets` (one Spark job), gate them, update the registry in
+    one commit, and return one outcome per pair (plus one per skipped model).
+
+    Outcome statuses: promoted, rejected, failed, skipped (challenger with gate=False).
+    """
+    outcomes = [
+        ModelOutcome(m.model_id, "*", "skipped", metric=m.metric, reason=sets.skipped[m.model_id])
+        for m in models if m.model_id in sets.skipped
+    ]
+    plans = make_plans(cfg, models, logical_date, run_id, sets, validation_run_id)
+    if not plans:
+        return outcomes
+    version = model_version(logical_date)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    by_pair: dict[tuple[str, str], list[registry.RegistryEntry]] = {}
+    for e in registry.entries(spark, cfg):
+        if e.model_id in plans:
+            by_pair.setdefault(e.key, []).append(e)
+    baselines = {pair: _baseline(es, version) for pair, es in by_pair.items()}
+    champions = {pair: ChampionRef(b.version, b.artifact_uri, b.sha256)
+                 for pair, (b, _) in baselines.items() if b is not None and b.artifact_uri}
+
+    results = run_job(spark, cfg, plans, sets, champions)
+    seen = {r.model_id for r in results}
+    for model_id, plan in plans.items():
+        if model_id not in seen:  # built, but not one row in its window
+            segment = ALL_SEGMENT if plan.model.segment_by is None else "*"
+            results.append(PairResult(model_id, segment, version, "failed", metric=plan.model.metric,
+                                      reason="no training rows in the window (after exclusions and label maturity)"))
+
+    changed: list[registry.RegistryEntry] = []
+    for r in sorted(results, key=lambda r: (r.model_id, r.segment)):
+        plan = plans[r.model_id]
+        model = plan.model
+        baseline, replaces_itself = baselines.get((r.model_id, r.segment), (None, False))
+        decision = G.decide(model, r.status == "trained", r.reason, r.metric_value, r.champion_version,
+                            r.champion_value, r.champion_reason, gate=gate)
+        lin = plan.lineage
+        new = registry.RegistryEntry(
+            model_id=r.model_id, segment=r.segment, version=version, run_id=run_id, logical_date=logical_date,
+            status=decision.status, reason=decision.reason, estimator=model.estimator, task=model.task,
+            metric=model.metric, metric_value=_num(r.metric_value), train_value=_num(r.train_value),
+            champion_version=r.champion_version, champion_value=_num(r.champion_value),
+            train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
+            artifact_uri=r.artifact_uri, sha256=r.sha256,
+            training_sets_path=sets.path, training_sets_version=sets.version,
+            feature_set=lin["feature_set"], feature_table=lin["feature_table"], feature_version=lin["feature_version"],
+            validation_run_id=validation_run_id,
+            train_start=sets.models[r.model_id].window.train_start, train_end=sets.models[r.model_id].window.train_end,
+            eval_start=sets.models[r.model_id].window.eval_start, eval_end=sets.models[r.model_id].window.eval_end,
+            excluded_days=list(sets.models[r.model_id].excluded_days), n_train=r.n_train, n_eval=r.n_eval,
+            refit=model.refit, trained_at=r.trained_at, updated_at=now,
+        )
+        changed.append(new)
+        old = [e for e in by_pair.get((r.model_id, r.segment), []) if e.status == "champion" and e.version != version]
+        if decision.status == "champion":
+            for e in old:
+                changed.append(dataclasses.replace(
+                    e, status="retired", updated_at=now,
+                    reason=f"retired: replaced by {version} ({model.metric} {_fmt(r.metric_value)} vs "
+                           f"{_fmt(r.champion_value)} on the eval window {lin['eval_start']}..{lin['eval_end']})"))
+        elif replaces_itself and baseline is not None:
+            # A re-run of the date replaced the champion's own row and did not win: the
+            # champion before it serves again.
+            changed.append(dataclasses.replace(
+                baseline, status="champion", updated_at=now,
+                reason=f"champion again: the re-run of {version} was {decision.status}"))
+        outcomes.append(ModelOutcome(
+            model_id=r.model_id, segment=r.segment,
+            status={"champion": "promoted"}.get(decision.status, decision.status),
+            metric=model.metric, value=_num(r.metric_value), champion_value=_num(r.champion_value),
+            version=version, reason=decision.reason,
+        ))
+    registry.commit(spark, cfg, changed)
+    return outcomes
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _fmt(value: float | None) -> str:
+    return "nan" if value is None or value != value else f"{value:.4f}"
