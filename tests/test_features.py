@@ -1,0 +1,191 @@
+"""MAP 1 on small explicit data: point in time, as-of joins, incremental and idempotent."""
+import datetime as dt
+import os
+import textwrap
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from engine import features, tables
+from engine.config import load_config
+from engine.errors import FeatureError, SourceError
+
+UTC = dt.timezone.utc
+
+
+def day(n: int) -> dt.date:
+    return dt.date(2026, 10, 1) + dt.timedelta(days=n)
+
+
+def at(n: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day(n), dt.time(hour, minute), tzinfo=UTC)
+
+
+# Orders of two customers over five days. Customer a orders every day; b on day 1 and 3.
+# Day 4 has a huge order that no feature of an earlier day may see.
+ORDERS = [
+    # order_id, customer, region, ts, amount, outcome
+    ("o0", "a", "n", at(0, 10), 10.0, 1.0),
+    ("o1", "a", "n", at(1, 10), 20.0, 0.0),
+    ("o2", "b", "s", at(1, 11), 5.0, 1.0),
+    ("o3", "a", "n", at(2, 9), 30.0, 0.0),
+    ("o4", "a", "n", at(3, 10), 40.0, 1.0),
+    ("o5", "b", "s", at(3, 12), 7.0, 0.0),
+    ("o6", "a", "n", at(4, 10), 1000.0, 1.0),
+]
+# Weather per region each hour-ish; the 10:30 reading of day 3 is later than order o4 (10:00).
+WEATHER = [("n", at(n, h), float(n * 100 + h)) for n in range(5) for h in (8, 9)]
+WEATHER += [("n", at(3, 10, 30), -1.0), ("s", at(1, 11), 55.0)]
+
+
+def write_sources(root, orders=ORDERS, weather=WEATHER):
+    schema = pa.schema([("order_id", pa.string()), ("customer_id", pa.string()), ("region", pa.string()),
+                        ("event_ts", pa.timestamp("us", tz="UTC")), ("amount", pa.float64()),
+                        ("outcome", pa.float64())])
+    for n in sorted({o[3].date() for o in orders}):
+        part = [o for o in orders if o[3].date() == n]
+        folder = root / "raw" / "orders" / f"ds={n.isoformat()}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist([dict(zip(schema.names, o)) for o in part], schema=schema),
+                       folder / "part-0.parquet")
+    from deltalake import write_deltalake
+
+    wt = pa.table({"region": [w[0] for w in weather], "obs_ts": [w[1] for w in weather],
+                   "temp_c": [w[2] for w in weather], "ds": [w[1].date() for w in weather]},
+                  schema=pa.schema([("region", pa.string()), ("obs_ts", pa.timestamp("us", tz="UTC")),
+                                    ("temp_c", pa.float64()), ("ds", pa.date32())]))
+    write_deltalake(str(root / "raw" / "weather"), wt, partition_by=["ds"])
+
+
+FEATURES = """
+feature_sets:
+  orders:
+    source: orders
+    entity: [order_id]
+    event_time: event_ts
+    columns: [customer_id, region, amount]
+    features:
+      amount_x2: "amount * 2"
+    rolling:
+      - {name: orders_2d, by: [customer_id], column: "1", agg: count, days: 2}
+      - {name: amount_mean_3d, by: [customer_id], column: amount, agg: mean, days: 3}
+      - {name: amount_max_3d, by: [customer_id], column: amount, agg: max, days: 3}
+    as_of_joins:
+      - {source: weather, keys: [region], time: obs_ts, max_lag_hours: 2, columns: {temp: temp_c}}
+    labels:
+      outcome: {expr: "CAST(outcome AS INT)", delay_days: 1}
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "project.yaml").write_text(textwrap.dedent("""
+        lakehouse: ./lake
+        sources:
+          orders: {format: parquet, path: ./lake/raw/orders}
+          weather: {format: delta, path: ./lake/raw/weather}
+    """))
+    (conf / "features.yaml").write_text(FEATURES)
+    write_sources(tmp_path / "lake")
+    return conf
+
+
+def feature_rows(spark, cfg, version=None):
+    df = tables.read(spark, cfg.table("features/orders"), version)
+    return {r.order_id: r.asDict() for r in df.collect()}
+
+
+def test_rolling_features_use_only_the_days_before_ds(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    features.write_features(spark, cfg, fs, [day(n) for n in range(5)])
+    got = feature_rows(spark, cfg)
+    # o4 (a, day 3): orders of a on days 1-2 -> 2; mean of amounts on days 0-2 -> 20; max 30.
+    assert got["o4"]["orders_2d"] == 2
+    assert got["o4"]["amount_mean_3d"] == pytest.approx(20.0)
+    assert got["o4"]["amount_max_3d"] == 30.0
+    # day 0 has no history: count 0, mean null. The same day's own order is never counted.
+    assert got["o0"]["orders_2d"] == 0 and got["o0"]["amount_mean_3d"] is None
+    # b on day 3: only day 1 is within 3 days (5.0); day 4's 1000 never leaks backwards.
+    assert got["o5"]["amount_mean_3d"] == pytest.approx(5.0)
+    assert max(r["amount_max_3d"] or 0 for r in got.values() if r["ds"] < day(4)) == 30.0
+    assert got["o6"]["amount_max_3d"] == 40.0
+    assert got["o1"]["amount_x2"] == 40.0 and got["o1"]["outcome"] == 0
+
+
+def test_as_of_join_takes_latest_earlier_row_never_a_later_one(spark, project):
+    cfg = load_config(project)
+    features.write_features(spark, cfg, cfg.feature_sets["orders"], [day(n) for n in range(5)])
+    got = feature_rows(spark, cfg)
+    assert got["o4"]["temp"] == 309.0  # 09:00 reading; the 10:30 one is after the order
+    assert got["o3"]["temp"] == 209.0  # order at 09:00: the 09:00 reading (at, not before) wins over 08:00
+    assert got["o2"]["temp"] == 55.0  # equal timestamp counts as "at or before"
+    assert got["o5"]["temp"] is None  # south's only reading is 2 days older than max_lag_hours
+
+
+def test_features_for_ds_do_not_change_when_later_days_arrive(spark, project, tmp_path):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    features.write_features(spark, cfg, fs, [day(n) for n in range(3)])
+    early = feature_rows(spark, cfg)
+    features.write_features(spark, cfg, fs, [day(3), day(4)])
+    later = feature_rows(spark, cfg)
+    assert {k: later[k] for k in early} == early
+
+
+def test_incremental_computes_only_missing_partitions(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    assert features.pending_dates(spark, cfg, fs, day(2)) == [day(0), day(1), day(2)]
+    features.write_features(spark, cfg, fs, [day(0), day(1), day(2)])
+    path = cfg.table("features/orders")
+    files_before = {f for f in _files(path) if "ds=2026-10-04" not in f and "ds=2026-10-05" not in f}
+    assert features.pending_dates(spark, cfg, fs, day(4)) == [day(3), day(4)]
+    version, n = features.write_features(spark, cfg, fs, [day(3), day(4)])
+    assert n == 3 and version == 1
+    assert files_before <= set(_files(path))  # earlier partitions were not rewritten
+    assert features.pending_dates(spark, cfg, fs, day(4)) == []
+
+
+def test_recomputing_a_date_replaces_it_with_identical_rows(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    features.write_features(spark, cfg, fs, [day(n) for n in range(5)])
+    before = feature_rows(spark, cfg)
+    features.write_features(spark, cfg, fs, [day(3)])
+    assert feature_rows(spark, cfg) == before
+    assert tables.version(cfg.table("features/orders")) == 1
+
+
+def test_missing_source_partition_is_named(spark, project):
+    cfg = load_config(project)
+    with pytest.raises(SourceError, match=r"source orders .*no partition ds=2026-10-09"):
+        features.write_features(spark, cfg, cfg.feature_sets["orders"], [day(8)])
+
+
+def test_bad_expression_names_feature_set_and_feature(spark, project):
+    (project / "features.yaml").write_text(FEATURES.replace('"amount * 2"', '"amount * price"'))
+    cfg = load_config(project)
+    with pytest.raises(FeatureError, match=r"feature set orders: feature 'amount_x2' = 'amount \* price'"):
+        features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(0)])
+
+
+def test_registered_python_transform(spark, project):
+    @features.feature_transform("amount_band_test", outputs=["amount_band"])
+    def amount_band(df):
+        from pyspark.sql import functions as F
+
+        return df.withColumn("amount_band", F.when(F.col("amount") >= 30, "big").otherwise("small"))
+
+    (project / "features.yaml").write_text(FEATURES + "    transforms: [amount_band_test]\n")
+    cfg = load_config(project)
+    df = features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(3)])
+    assert {r.order_id: r.amount_band for r in df.collect()} == {"o4": "big", "o5": "small"}
+
+
+def _files(path):
+    return [os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs
+            if f.endswith(".parquet")]
