@@ -1,0 +1,125 @@
+"""Close the loop: score a table with the champions of a model, one per segment.
+
+Distributed and without collecting data: `mapInPandas` scores each batch on the executors,
+which load the champion artifacts themselves (sha256-verified against the registry, cached
+per Python worker) and route each row to the champion of its segment. Output = the input
+columns + `prediction` (P(label = 1) for a classifier, the value for a regressor) +
+`model_version` (null where the row's segment has no champion).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from engine import registry, tables
+from engine.config import Config
+from engine.errors import RetrainError, UsageError
+from engine.training.artifacts import read_metadata
+from engine.training_sets import ALL_SEGMENT, NULL_SEGMENT
+
+_CACHE: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # per Python worker
+
+
+def _load(uri: str, sha: str) -> tuple[Any, dict[str, Any]]:
+    key = (uri, sha)
+    if key not in _CACHE:
+        _CACHE[key] = registry.load_model(uri, expected_sha256=sha)
+    return _CACHE[key]
+
+
+def read_input(spark, path: str):
+    """A Delta table, or Parquet files/folders."""
+    if tables.exists(path, spark):
+        return tables.read(spark, path)
+    try:
+        return spark.read.parquet(path)
+    except Exception as e:
+        raise UsageError(f"input {path}: neither a Delta table nor Parquet: {str(e).splitlines()[0]}") from e
+
+
+def predict(spark, cfg: Config, model_id: str, input_path: str, output_path: str, *,
+            output_format: str = "parquet") -> int:
+    """Score `input_path` with the champions of `model_id`; write `output_path` (replaced);
+    return the number of rows written."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    if output_format not in ("parquet", "delta"):
+        raise UsageError(f"output format must be parquet or delta, got {output_format!r}")
+    champs = registry.champions(spark, cfg, model_id)
+    if not champs:
+        raise RetrainError(f"model {model_id!r}: no champion in the registry {registry.path(cfg)}")
+    metas = {c.segment: read_metadata(c.artifact_uri) for c in champs}
+    segment_by = {m.get("segment_by") for m in metas.values()}
+    if len(segment_by) != 1:
+        raise RetrainError(f"model {model_id!r}: champions disagree on segment_by: {sorted(map(str, segment_by))}")
+    segment_by = segment_by.pop()
+    task = next(iter(metas.values()))["task"]
+
+    df = read_input(spark, input_path)
+    types: dict[str, str] = {}
+    for meta in metas.values():
+        types.update(meta["feature_types"])
+    needed = sorted(types) + ([segment_by] if segment_by else [])
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise UsageError(f"input {input_path}: lacks column(s) {missing} that the champions of {model_id!r} need")
+
+    columns = {name: f"_p{i}" for i, name in enumerate(sorted(types))}
+    schema = {f.name: f.dataType for f in df.schema.fields}
+    extra = []
+    for name, col in columns.items():
+        c = F.col(name)
+        if types[name] == "categorical":
+            extra.append(c.cast("string").alias(col))
+        elif isinstance(schema[name], T.DateType):
+            extra.append(F.unix_date(c).cast("double").alias(col))
+        else:
+            extra.append(c.cast("double").alias(col))
+    seg = F.lit(ALL_SEGMENT) if segment_by is None else F.coalesce(F.col(segment_by).cast("string"), F.lit(NULL_SEGMENT))
+    keep = list(df.columns)
+    scored = df.select(*[F.col(c) for c in keep], *extra, seg.alias("_segment"))
+    out_schema = T.StructType(list(df.schema.fields) + [
+        T.StructField("prediction", T.DoubleType(), True), T.StructField("model_version", T.StringType(), True)])
+    refs = {c.segment: (c.artifact_uri, c.sha256, c.version) for c in champs}
+    result = scored.mapInPandas(_scorer(refs, columns, task, keep), out_schema)
+
+    if output_format == "delta":
+        version = tables.write(spark, result, output_path, mode="overwrite")
+        import pyarrow as pa
+        from deltalake import DeltaTable
+
+        actions = pa.table(DeltaTable(output_path, version=version).get_add_actions(flatten=True))
+        return int(sum(actions.column("num_records").to_pylist()))
+    result.write.mode("overwrite").parquet(output_path)
+    import pyarrow.dataset as ds
+
+    return int(ds.dataset(output_path, format="parquet").count_rows())
+
+
+def _scorer(refs: dict[str, tuple[str, str, str]], columns: dict[str, str], task: str, keep: list[str]):
+    import pandas as pd
+
+    from engine.training.fit import design_matrix, predict_scores
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            pdf = pdf.reset_index(drop=True)
+            prediction = np.full(len(pdf), np.nan)
+            version = np.full(len(pdf), None, dtype=object)
+            for segment, idx in pdf.groupby("_segment", sort=False).indices.items():
+                if segment not in refs:
+                    continue
+                uri, sha, model_version = refs[segment]
+                model, meta = _load(uri, sha)
+                rows = pd.DataFrame({name: pdf[col].to_numpy()[idx] for name, col in columns.items()})
+                X = design_matrix(rows, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
+                prediction[idx] = predict_scores(model, task, X)
+                version[idx] = model_version
+            out = pdf[keep].copy()
+            out["prediction"] = pd.Series(prediction).where(~np.isnan(prediction), None)
+            out["model_version"] = version
+            yield out
+
+    return score
