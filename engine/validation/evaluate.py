@@ -1,0 +1,798 @@
+"""MAP 2, the evaluation: every partition of a run against its suite, all partitions at once.
+
+Fast path — one grouped aggregation per table (`groupBy(ds)`, one Spark job) computes every
+metric the natively supported expectations need plus the per-column profile: row and null
+counts, unexpected counts per expectation (values out of range / set, regex misses, ...),
+min/max/mean/stddev, approximate quantiles, approximate top values. Every aggregate keeps a
+bounded buffer per (ds, column), so a partition larger than an executor's memory streams.
+From the few aggregated rows, the driver asks **GX's own expectation classes** for the
+verdict (`Expectation._validate(metrics)`), so success, `mostly`, strict bounds, empty
+partitions and the result / observed_value formats are GX's by construction; the engine
+only has to compute each metric the way GX's pandas metric providers do (nulls and NaN are
+both missing, as GX pandas sees Spark's rows).
+
+Exact distinct counts and duplicate counts (to_be_unique, unique_value_count, proportion of
+unique values) and the exact median need value-level counts: one more job, only when the
+suite has such expectations — a shuffle aggregation (spills to disk), never a collect of rows;
+for the median only the values in a narrow window around the approximate median are counted.
+
+Anything else — other expectation types, other column types, row conditions, Python-only
+regex syntax — runs through GX itself: the pandas engine inside `groupBy(ds).applyInPandas`,
+one GX run per partition, on the columns those expectations use (that path holds one
+partition's used columns in memory).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from engine.validation.gxrun import FALLBACK_SCHEMA, fallback_udf, jsonable, validate_pandas
+from engine.validation.suites import Check, Suite
+
+log = logging.getLogger("retrain.validation")
+
+PROFILE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+MEDIAN_WINDOW = 5e-4  # approximate quantiles 0.5 ± this bracket the exact median
+MEDIAN_ACCURACY = 10000  # percentile_approx relative error 1e-4 < MEDIAN_WINDOW
+PROFILE_ACCURACY = 1000
+TOP_K = 5
+RESULT_FORMAT = {"result_format": "BASIC"}
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class CheckOutcome:
+    """One expectation on one partition: GX's verdict and result dict."""
+
+    index: int  # the check's index in the suite
+    ds: dt.date
+    success: bool
+    result: dict[str, Any]  # GX 'result' (BASIC format), JSON-safe
+    exception: str | None = None  # GX raised while evaluating (success is then False)
+    engine: str = "native"  # native (aggregation) | gx (GX pandas on the partition)
+
+    @property
+    def observed_value(self) -> Any:
+        """GX's observed_value; for map expectations the counts GX reports instead."""
+        if "observed_value" in self.result:
+            return self.result["observed_value"]
+        if "unexpected_count" in self.result:
+            keys = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
+            return {k: self.result[k] for k in keys if k in self.result}
+        return None
+
+    @property
+    def unexpected_percent(self) -> float | None:
+        value = self.result.get("unexpected_percent")
+        return float(value) if isinstance(value, (int, float)) else None
+
+
+@dataclass
+class ColumnProfile:
+    column: str
+    dtype: str
+    row_count: int
+    null_fraction: float | None
+    distinct_count: int | None  # approximate (HyperLogLog++)
+    min: str | None
+    max: str | None
+    mean: float | None
+    stddev: float | None
+    quantiles: dict[float, float | None] = field(default_factory=dict)  # p05 .. p95 (approximate)
+    top_values: list[dict[str, Any]] = field(default_factory=list)  # [{value, count}] (approximate)
+
+
+@dataclass
+class Evaluation:
+    columns: list[str]
+    outcomes: dict[dt.date, list[CheckOutcome]]  # in suite order
+    profiles: dict[dt.date, list[ColumnProfile]]
+    native_types: list[str]
+    gx_types: list[str]
+    jobs: int = 0
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _kind(dtype) -> str:
+    from pyspark.sql import types as T
+
+    if isinstance(dtype, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return "int"
+    if isinstance(dtype, (T.FloatType, T.DoubleType)):
+        return "float"
+    if isinstance(dtype, T.StringType):
+        return "string"
+    if isinstance(dtype, T.DateType):
+        return "date"
+    if isinstance(dtype, (T.TimestampType, T.TimestampNTZType)):
+        return "timestamp"
+    if isinstance(dtype, T.BooleanType):
+        return "boolean"
+    return "other"
+
+
+def _col(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
+
+
+class Plan:
+    """The metrics one grouped aggregation computes, deduplicated by key."""
+
+    def __init__(self, kinds: dict[str, str]):
+        self.kinds = kinds
+        self.exprs: dict[tuple, Any] = {}
+        self.percentiles: dict[str, set[float]] = {}
+        self.distinct: set[str] = set()  # columns needing exact distinct / duplicate counts
+        self.median: set[str] = set()  # columns needing the exact median
+
+    def missing(self, c: str):
+        from pyspark.sql import functions as F
+
+        col = _col(c)
+        return (col.isNull() | F.isnan(col)) if self.kinds[c] == "float" else col.isNull()
+
+    def present(self, c: str):
+        return ~self.missing(c)
+
+    def add(self, key: tuple, build: Callable[[], Any]) -> tuple:
+        if key not in self.exprs:
+            self.exprs[key] = build()
+        return key
+
+    # shared metrics
+    def rows(self) -> tuple:
+        from pyspark.sql import functions as F
+
+        return self.add(("rows",), lambda: F.count(F.lit(1)))
+
+    def nulls(self, c: str) -> tuple:
+        from pyspark.sql import functions as F
+
+        return self.add(("missing", c), lambda: F.count(F.when(self.missing(c), 1)))
+
+    def stat(self, name: str, c: str) -> tuple:
+        from pyspark.sql import functions as F
+
+        fn = {"min": F.min, "max": F.max, "mean": F.avg, "std": F.stddev_samp}[name]
+        return self.add((name, c), lambda: fn(F.when(self.present(c), _col(c))))
+
+    def quantiles(self, c: str, ps: Iterable[float]) -> None:
+        self.percentiles.setdefault(c, set()).update(ps)
+
+
+# --------------------------------------------------------------------------- native expectations
+
+
+class Native:
+    """How the engine evaluates one expectation type from aggregated metrics."""
+
+    kinds: tuple[str, ...] = ()  # column kinds evaluated natively
+
+    def unsupported(self, check: Check, kinds: dict[str, str]) -> str | None:
+        """None if the engine evaluates this check itself, else why it goes to GX."""
+        col = check.column
+        if col is not None and col in kinds and kinds[col] not in self.kinds:
+            return f"column type {kinds[col]}"
+        return None
+
+    def request(self, check: Check, plan: Plan) -> None:
+        raise NotImplementedError
+
+    def metrics(self, check: Check, m: "PartitionMetrics") -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _MapNative(Native):
+    """ColumnMapExpectation: GX counts unexpected values among the non-missing ones."""
+
+    examples = True
+
+    def condition(self, check: Check, plan: Plan):  # the expected condition on present values
+        raise NotImplementedError
+
+    def request(self, check: Check, plan: Plan) -> None:
+        from pyspark.sql import functions as F
+
+        c = check.column
+        plan.rows()
+        plan.nulls(c)
+        bad = plan.present(c) & ~self.condition(check, plan)
+        plan.add(("unexpected", check.index), lambda: F.count(F.when(bad, 1)))
+        if self.examples:
+            plan.add(("unexpected_min", check.index), lambda: F.min(F.when(bad, _col(c))))
+            plan.add(("unexpected_max", check.index), lambda: F.max(F.when(bad, _col(c))))
+
+    def unexpected(self, check: Check, m: "PartitionMetrics") -> int:
+        return m.get(("unexpected", check.index), 0)
+
+    def metrics(self, check: Check, m: "PartitionMetrics") -> dict[str, Any]:
+        mm = check.expectation.map_metric
+        unexpected = self.unexpected(check, m)
+        out = {
+            "table.row_count": m.rows,
+            "column_values.nonnull.unexpected_count": m.get(("missing", check.column), 0),
+            f"{mm}.unexpected_count": unexpected,
+        }
+        if self.examples:
+            ex = [m.get(("unexpected_min", check.index)), m.get(("unexpected_max", check.index))]
+            out[f"{mm}.unexpected_values"] = list(dict.fromkeys(v for v in ex if v is not None)) if unexpected else []
+        return out
+
+
+class NotNull(_MapNative):
+    kinds = ("int", "float", "string", "date", "timestamp", "boolean", "other")
+    examples = False
+
+    def request(self, check: Check, plan: Plan) -> None:
+        plan.rows()
+        plan.nulls(check.column)
+
+    def unexpected(self, check: Check, m: "PartitionMetrics") -> int:
+        return m.get(("missing", check.column), 0)
+
+
+class Null(NotNull):
+    def unexpected(self, check: Check, m: "PartitionMetrics") -> int:
+        return m.rows - m.get(("missing", check.column), 0)
+
+
+class Between(_MapNative):
+    kinds = ("int", "float", "date")
+
+    def unsupported(self, check, kinds):
+        why = super().unsupported(check, kinds)
+        if why:
+            return why
+        e = check.expectation
+        lo, hi = e.min_value, e.max_value
+        bounds = [b for b in (lo, hi) if b is not None]
+        if kinds.get(check.column) == "date":
+            ok = all(type(b) is dt.date for b in bounds)
+        else:
+            ok = all(_is_number(b) for b in bounds)
+        if not ok:
+            return "bounds of another type than the column"
+        if lo is not None and hi is not None and lo > hi:
+            return "min_value > max_value (GX reports the error)"
+        if not isinstance(e.strict_min, bool) or not isinstance(e.strict_max, bool):
+            return "strict_min/strict_max not booleans"
+        return None
+
+    def condition(self, check, plan):
+        from pyspark.sql import functions as F
+
+        e = check.expectation
+        col = _col(check.column)
+        cond = F.lit(True)
+        if e.min_value is not None:
+            cond = cond & ((col > F.lit(e.min_value)) if e.strict_min else (col >= F.lit(e.min_value)))
+        if e.max_value is not None:
+            cond = cond & ((col < F.lit(e.max_value)) if e.strict_max else (col <= F.lit(e.max_value)))
+        return cond
+
+
+class InSet(_MapNative):
+    kinds = ("int", "float", "string")
+    negate = False
+
+    def unsupported(self, check, kinds):
+        why = super().unsupported(check, kinds)
+        if why:
+            return why
+        values = check.expectation.value_set
+        if not isinstance(values, list):
+            return "value_set is not a list"
+        if kinds.get(check.column) == "string":
+            ok = all(isinstance(v, str) for v in values)
+        else:
+            ok = all(_is_number(v) for v in values)
+        return None if ok else "value_set of another type than the column"
+
+    def condition(self, check, plan):
+        from pyspark.sql import functions as F
+
+        values = list(check.expectation.value_set)
+        inside = _col(check.column).isin(values) if values else F.lit(False)
+        return ~inside if self.negate else inside
+
+
+class NotInSet(InSet):
+    negate = True
+
+
+_JAVA_ONLY_OR_DIFFERENT = re.compile(r"\(\?P|\(\?<[A-Za-z]|\\[ZzpPhHRXvVQE]|\[\[|&&|\\0|\\x\{|\(\?[a-z]*[dux]")
+
+
+class MatchRegex(_MapNative):
+    kinds = ("string",)
+
+    def unsupported(self, check, kinds):
+        why = super().unsupported(check, kinds)
+        if why:
+            return why
+        regex = check.expectation.regex
+        if not isinstance(regex, str):
+            return "regex is not a string"
+        try:
+            re.compile(regex)
+        except re.error:
+            return "not a Python regex (GX reports the error)"
+        if _JAVA_ONLY_OR_DIFFERENT.search(regex):
+            return "regex syntax that Java and Python read differently"
+        return None
+
+    def condition(self, check, plan):
+        return _col(check.column).rlike(check.expectation.regex)
+
+
+class Unique(_MapNative):
+    kinds = ("int", "float", "string", "date")
+    examples = False
+
+    def request(self, check, plan):
+        plan.rows()
+        plan.nulls(check.column)
+        plan.distinct.add(check.column)
+
+    def unexpected(self, check, m):
+        return m.get(("dup_rows", check.column), 0)
+
+
+class _Aggregate(Native):
+    kinds = ("int", "float")
+    metric = ""
+
+    def unsupported(self, check, kinds):
+        why = super().unsupported(check, kinds)
+        if why:
+            return why
+        e = check.expectation
+        if not all(b is None or _is_number(b) for b in (e.min_value, e.max_value)):
+            return "bounds that are not numbers"
+        return None
+
+
+class ColumnStat(_Aggregate):
+    def __init__(self, stat: str, metric: str):
+        self.stat, self.metric = stat, metric
+
+    def request(self, check, plan):
+        plan.stat(self.stat, check.column)
+
+    def metrics(self, check, m):
+        return {self.metric: m.get((self.stat, check.column))}
+
+
+class Median(_Aggregate):
+    metric = "column.median"
+
+    def request(self, check, plan):
+        plan.rows()
+        plan.nulls(check.column)
+        plan.quantiles(check.column, (0.5 - MEDIAN_WINDOW, 0.5 + MEDIAN_WINDOW))
+        plan.median.add(check.column)
+
+    def metrics(self, check, m):
+        return {self.metric: m.get(("median", check.column))}
+
+
+class DistinctCount(_Aggregate):
+    kinds = ("int", "float", "string", "date")
+    metric = "column.distinct_values.count"
+
+    def unsupported(self, check, kinds):
+        return Native.unsupported(self, check, kinds) or _Aggregate.unsupported(self, check, kinds)
+
+    def request(self, check, plan):
+        plan.rows()
+        plan.nulls(check.column)
+        plan.distinct.add(check.column)
+
+    def metrics(self, check, m):
+        return {self.metric: m.get(("distinct", check.column), 0)}
+
+
+class UniqueProportion(DistinctCount):
+    metric = "column.unique_proportion"
+
+    def metrics(self, check, m):
+        from great_expectations.expectations.metrics.column_aggregate_metrics.column_proportion_of_unique_values import (
+            unique_proportion,
+        )
+
+        return {self.metric: unique_proportion({
+            "table.row_count": m.rows,
+            "column.distinct_values.count": m.get(("distinct", check.column), 0),
+            "column_values.nonnull.unexpected_count": m.get(("missing", check.column), 0),
+        })}
+
+
+class RowCount(Native):
+    def unsupported(self, check, kinds):
+        e = check.expectation
+        if not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in (e.min_value, e.max_value)):
+            return "bounds that are not integers"
+        return None
+
+    def request(self, check, plan):
+        plan.rows()
+
+    def metrics(self, check, m):
+        return {"table.row_count": m.rows}
+
+
+class TableColumns(Native):
+    def unsupported(self, check, kinds):
+        return None
+
+    def request(self, check, plan):
+        pass
+
+    def metrics(self, check, m):
+        return {"table.columns": list(m.columns)}
+
+
+NATIVE: dict[str, Native] = {
+    "expect_column_values_to_not_be_null": NotNull(),
+    "expect_column_values_to_be_null": Null(),
+    "expect_column_values_to_be_between": Between(),
+    "expect_column_values_to_be_in_set": InSet(),
+    "expect_column_values_to_not_be_in_set": NotInSet(),
+    "expect_column_values_to_be_unique": Unique(),
+    "expect_column_values_to_match_regex": MatchRegex(),
+    "expect_column_min_to_be_between": ColumnStat("min", "column.min"),
+    "expect_column_max_to_be_between": ColumnStat("max", "column.max"),
+    "expect_column_mean_to_be_between": ColumnStat("mean", "column.mean"),
+    "expect_column_stdev_to_be_between": ColumnStat("std", "column.standard_deviation"),
+    "expect_column_median_to_be_between": Median(),
+    "expect_column_unique_value_count_to_be_between": DistinctCount(),
+    "expect_column_proportion_of_unique_values_to_be_between": UniqueProportion(),
+    "expect_table_row_count_to_be_between": RowCount(),
+    "expect_table_columns_to_match_set": TableColumns(),
+    "expect_column_to_exist": TableColumns(),
+}
+
+# kwargs the native path understands; anything else (row_condition, ...) goes to GX
+_GENERIC_KWARGS = {"column", "mostly", "min_value", "max_value", "strict_min", "strict_max", "value_set",
+                   "regex", "column_set", "exact_match", "column_index", "result_format", "catch_exceptions",
+                   "meta", "severity"}
+
+
+def supported_types() -> list[str]:
+    """Expectation types the engine evaluates from its aggregation (others run through GX)."""
+    return sorted(NATIVE)
+
+
+def route(check: Check, kinds: dict[str, str]) -> str | None:
+    """None when the engine evaluates `check` natively, else the reason it runs through GX."""
+    native = NATIVE.get(check.type)
+    if native is None:
+        return "type not evaluated by the engine"
+    extra = set(check.kwargs) - _GENERIC_KWARGS
+    if extra:
+        return f"kwargs {sorted(extra)}"
+    if check.kwargs.get("row_condition") or check.kwargs.get("condition_parser"):
+        return "row_condition"
+    return native.unsupported(check, kinds)
+
+
+# --------------------------------------------------------------------------- metrics of a partition
+
+
+class PartitionMetrics:
+    def __init__(self, columns: list[str], values: dict[tuple, Any] | None = None):
+        self.columns = columns
+        self.values = values or {}
+
+    @property
+    def rows(self) -> int:
+        return int(self.values.get(("rows",), 0) or 0)
+
+    def get(self, key: tuple, default: Any = None) -> Any:
+        value = self.values.get(key, default)
+        return default if value is None else value
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: bool = True) -> Evaluation:
+    """Validate every `ds` partition of `df` listed in `dates` (a date with no rows is an
+    empty partition) and profile its columns. Spark work: one grouped aggregation, plus one
+    value-count job when the suite needs exact distinct counts or medians, plus one
+    applyInPandas job when some expectations run through GX."""
+    from pyspark.sql import functions as F
+
+    dates = sorted(set(dates))
+    columns = list(df.columns)
+    kinds = {f.name: _kind(f.dataType) for f in df.schema.fields}
+    dtypes = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    checks = suite.checks if suite else []
+    native, gx = [], []
+    for check in checks:
+        why = route(check, kinds)
+        if why is None:
+            native.append(check)
+        else:
+            gx.append(check)
+            log.debug("validation: %s (#%d) runs through GX: %s", check.type, check.index, why)
+
+    plan = Plan(kinds)
+    plan.rows()
+    missing_column: dict[int, str] = {}
+    for check in native:
+        c = check.column
+        if c is not None and check.type != "expect_column_to_exist" and c not in kinds:
+            missing_column[check.index] = c
+            continue
+        NATIVE[check.type].request(check, plan)
+    profiled = [c for c in columns if c != "ds"] if profile else []
+    for c in profiled:
+        _request_profile(plan, c)
+
+    part = df.where(F.col("ds").isin(dates)) if dates else df.limit(0)
+    metrics = {d: PartitionMetrics(columns) for d in dates}
+    jobs = 0
+    # ---- job 1: the grouped aggregation
+    keys = list(plan.exprs)
+    pct_cols = sorted(plan.percentiles)
+    exprs = [plan.exprs[k].alias(f"m{i}") for i, k in enumerate(keys)]
+    for j, c in enumerate(pct_cols):
+        ps = sorted(plan.percentiles[c])
+        acc = MEDIAN_ACCURACY if c in plan.median else PROFILE_ACCURACY
+        exprs.append(F.percentile_approx(F.when(plan.present(c), _col(c)), ps, acc).alias(f"q{j}"))
+    rows = part.groupBy("ds").agg(*exprs).collect() if dates else []
+    jobs += 1
+    for row in rows:
+        values = {k: row[f"m{i}"] for i, k in enumerate(keys)}
+        for j, c in enumerate(pct_cols):
+            qs = row[f"q{j}"]
+            if qs is not None:
+                values[("pct", c)] = dict(zip(sorted(plan.percentiles[c]), qs))
+        metrics[row["ds"]] = PartitionMetrics(columns, values)
+
+    # ---- job 2: value counts (exact distinct / duplicates, median windows)
+    if plan.distinct or plan.median:
+        jobs += _value_counts(spark, part, plan, metrics)
+
+    # ---- verdicts from GX's own expectation classes
+    outcomes: dict[dt.date, dict[int, CheckOutcome]] = {d: {} for d in dates}
+    for d in dates:
+        m = metrics[d]
+        for check in native:
+            if check.index in missing_column:
+                outcomes[d][check.index] = CheckOutcome(
+                    check.index, d, False, {}, f'column "{missing_column[check.index]}" does not exist', "native")
+                continue
+            outcomes[d][check.index] = _verdict(check, NATIVE[check.type].metrics(check, m), d)
+
+    # ---- job 3: GX itself for the rest
+    if gx and dates:
+        jobs += 1
+        for o in _run_gx(spark, part, gx, columns, dates):
+            outcomes[o.ds][o.index] = o
+
+    profiles = {d: [_profile(c, dtypes[c], kinds[c], metrics[d]) for c in profiled] for d in dates}
+    ordered = {d: [outcomes[d][c.index] for c in checks] for d in dates}
+    return Evaluation(columns=columns, outcomes=ordered, profiles=profiles,
+                      native_types=sorted({c.type for c in native}), gx_types=sorted({c.type for c in gx}),
+                      jobs=jobs)
+
+
+def _verdict(check: Check, gx_metrics: dict[str, Any], ds: dt.date) -> CheckOutcome:
+    """GX's verdict for a check from metrics the engine computed (GX's `_validate`)."""
+    try:
+        out = check.expectation._validate(metrics=gx_metrics, runtime_configuration=RESULT_FORMAT,
+                                          execution_engine=None)
+    except Exception as e:  # GX catches exceptions per expectation (catch_exceptions=True)
+        return CheckOutcome(check.index, ds, False, {}, f"{type(e).__name__}: {e}", "native")
+    return CheckOutcome(check.index, ds, bool(out.get("success")), jsonable(out.get("result") or {}), None, "native")
+
+
+def _value_counts(spark, part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
+    """Exact distinct counts, duplicate row counts and medians from value-level counts.
+
+    One shuffle aggregation: rows are exploded into (column, kind, value) elements — every
+    present value of a distinct-count column; for a median column only values inside the
+    window [q(0.5-w), q(0.5+w)] of its partition (plus one count of the values below it) —
+    then counted per value and again per column. Only per-column totals and the window's
+    value counts reach the driver."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    def element(c: str, k: str, v):
+        return F.struct(F.lit(c).alias("c"), F.lit(k).alias("k"), v.cast("string").alias("v"))
+
+    elements = []
+    for c in sorted(plan.distinct):
+        col = _col(c)
+        if plan.kinds[c] == "float":  # -0.0 and 0.0 are one value for pandas
+            col = F.when(col == 0, F.lit(0.0).cast(T.DoubleType())).otherwise(col.cast(T.DoubleType()))
+        elements.append(F.when(plan.present(c), element(c, "d", col)))
+    windows: dict[tuple[dt.date, str], tuple[Any, Any]] = {}
+    for c in sorted(plan.median):
+        lo_expr = hi_expr = None
+        for d, m in metrics.items():
+            q = m.get(("pct", c))
+            if not q:
+                continue
+            lo, hi = q[0.5 - MEDIAN_WINDOW], q[0.5 + MEDIAN_WINDOW]
+            windows[(d, c)] = (lo, hi)
+            lo_expr = (F.when(F.col("ds") == F.lit(d), F.lit(lo)) if lo_expr is None
+                       else lo_expr.when(F.col("ds") == F.lit(d), F.lit(lo)))
+            hi_expr = (F.when(F.col("ds") == F.lit(d), F.lit(hi)) if hi_expr is None
+                       else hi_expr.when(F.col("ds") == F.lit(d), F.lit(hi)))
+        if lo_expr is None:
+            continue
+        col = _col(c)
+        elements.append(
+            F.when(plan.present(c) & (col < lo_expr), element(c, "b", F.lit(None)))
+            .when(plan.present(c) & (col <= hi_expr), element(c, "w", col)))
+    if not elements:
+        return 0
+    exploded = (part.select("ds", F.explode(F.array(*elements)).alias("e"))
+                .where(F.col("e").isNotNull())
+                .select("ds", F.col("e.c").alias("c"), F.col("e.k").alias("k"), F.col("e.v").alias("v")))
+    per_value = exploded.groupBy("ds", "c", "k", "v").agg(F.count(F.lit(1)).alias("n"))
+    totals = per_value.groupBy("ds", "c", "k").agg(
+        F.count(F.lit(1)).alias("values"),
+        F.sum("n").alias("rows"),
+        F.sum(F.when(F.col("n") > 1, F.col("n")).otherwise(0)).alias("dup_rows"),
+        F.collect_list(F.when(F.col("k") == "w", F.struct("v", "n"))).alias("window"),
+    ).collect()
+    found: dict[tuple[dt.date, str], dict[str, Any]] = {}
+    for r in totals:
+        m = metrics[r["ds"]]
+        if r["k"] == "d":
+            m.values[("distinct", r["c"])] = int(r["values"])
+            m.values[("dup_rows", r["c"])] = int(r["dup_rows"])
+        else:
+            found.setdefault((r["ds"], r["c"]), {})[r["k"]] = r
+    unresolved: list[tuple[dt.date, str]] = []
+    for (d, c) in windows:
+        m = metrics[d]
+        n = m.rows - m.get(("missing", c), 0)
+        got = found.get((d, c), {})
+        below = int(got["b"]["rows"]) if "b" in got else 0
+        window = got["w"]["window"] if "w" in got else []
+        value = _median_from_window(n, below, [(float(w["v"]), int(w["n"])) for w in window])
+        if value is None and n > 0:
+            unresolved.append((d, c))
+        else:
+            m.values[("median", c)] = value
+    if unresolved:  # the approximate window missed the middle: exact percentile (rare)
+        log.info("validation: exact median fallback for %d partition columns", len(unresolved))
+        for c in sorted({c for _, c in unresolved}):
+            ds_list = [d for d, cc in unresolved if cc == c]
+            rows = (part.where(F.col("ds").isin(ds_list)).where(plan.present(c))
+                    .groupBy("ds").agg(F.percentile(_col(c).cast("double"), 0.5).alias("med")).collect())
+            for r in rows:
+                metrics[r["ds"]].values[("median", c)] = float(r["med"])
+        return 2
+    return 1
+
+
+def _median_from_window(n: int, below: int, window: list[tuple[float, int]]) -> float | None:
+    """The exact median (pandas: mean of the two middle values when n is even) from the
+    value counts of a window of sorted values that starts at rank `below`; None if the
+    window does not hold both middle ranks."""
+    if n <= 0:
+        return None
+    k1, k2 = (n - 1) // 2, n // 2
+    picked: dict[int, float] = {}
+    rank = below
+    for value, count in sorted(window):
+        for k in (k1, k2):
+            if rank <= k < rank + count:
+                picked[k] = value
+        rank += count
+    if k1 not in picked or k2 not in picked:
+        return None
+    return float(picked[k1]) if k1 == k2 else (float(picked[k1]) + float(picked[k2])) / 2
+
+
+def _run_gx(spark, part, checks: list[Check], columns: list[str], dates: list[dt.date]) -> list[CheckOutcome]:
+    """GX (pandas engine) on each partition, inside applyInPandas; on the driver for empty ones."""
+    from pyspark.sql import functions as F
+
+    used: set[str] = {"ds"}
+    whole = False
+    for check in checks:
+        names = []
+        for key in ("column", "column_A", "column_B"):
+            if isinstance(check.kwargs.get(key), str):
+                names.append(check.kwargs[key])
+        for key in ("column_list",):
+            if isinstance(check.kwargs.get(key), list):
+                names += [n for n in check.kwargs[key] if isinstance(n, str)]
+        if not names or check.type.startswith("expect_table_") or check.kwargs.get("row_condition"):
+            whole = True
+        used.update(n for n in names if n in columns)
+    selected = columns if whole else [c for c in columns if c in used]
+    exps = [c.as_json() for c in checks]
+    idx = [c.index for c in checks]
+    frame = part.select(*[_col(c) for c in selected])
+    rows = frame.groupBy("ds").applyInPandas(fallback_udf(exps, idx), FALLBACK_SCHEMA).collect()
+    out = [CheckOutcome(r["idx"], r["ds"], bool(r["success"]), json.loads(r["result"]), r["exception"], "gx")
+           for r in rows]
+    seen = {r["ds"] for r in rows}
+    empty = [d for d in dates if d not in seen]
+    if empty:
+        pdf = frame.limit(0).toPandas()
+        results = validate_pandas(pdf, exps)
+        for d in empty:
+            for i, r in zip(idx, results):
+                out.append(CheckOutcome(i, d, r["success"], r["result"], r["exception"], "gx"))
+    return out
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _request_profile(plan: Plan, c: str) -> None:
+    from pyspark.sql import functions as F
+
+    kind = plan.kinds[c]
+    plan.rows()
+    plan.nulls(c)
+    plan.add(("approx_distinct", c), lambda: F.approx_count_distinct(F.when(plan.present(c), _col(c))))
+    if kind in ("int", "float", "string", "date", "timestamp", "boolean"):
+        plan.stat("min", c)
+        plan.stat("max", c)
+    if kind in ("int", "float"):
+        plan.stat("mean", c)
+        plan.stat("std", c)
+        plan.quantiles(c, PROFILE_QUANTILES)
+    if kind in ("int", "string", "boolean"):
+        plan.add(("topk", c), lambda: F.expr(
+            f"approx_top_k(CASE WHEN `{c.replace('`', '``')}` IS NOT NULL THEN `{c.replace('`', '``')}` END, "
+            f"{TOP_K}, 256)"))
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _profile(c: str, dtype: str, kind: str, m: PartitionMetrics) -> ColumnProfile:
+    rows = m.rows
+    nulls = m.get(("missing", c), 0)
+    q = m.get(("pct", c)) or {}
+    top = [{"value": jsonable(t["item"]), "count": int(t["count"])}
+           for t in (m.get(("topk", c)) or []) if t["item"] is not None]
+    return ColumnProfile(
+        column=c, dtype=dtype, row_count=rows,
+        null_fraction=(nulls / rows) if rows else None,
+        distinct_count=int(m.get(("approx_distinct", c), 0)) if ("approx_distinct", c) in m.values else None,
+        min=_text(m.get(("min", c))), max=_text(m.get(("max", c))),
+        mean=_num(m.get(("mean", c))), stddev=_num(m.get(("std", c))),
+        quantiles={p: _num(q.get(p)) for p in PROFILE_QUANTILES} if kind in ("int", "float") else {},
+        top_values=top,
+    )
