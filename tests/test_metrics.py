@@ -195,7 +195,10 @@ def pushgateway(tmp_path):
     binary = PUSHGATEWAY if os.path.exists(PUSHGATEWAY) else shutil.which("prometheus-pushgateway")
     port = free_port()
     log = open(tmp_path / "pushgateway.log", "wb")
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
+    # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: keep this
+    # server's state in the test's own directory.
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
+                             f"--persistence.file={tmp_path / 'pushgateway.data'}"],
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
