@@ -59,7 +59,7 @@ class LockInfo:
         return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
     def describe(self) -> str:
-        return (f"run {self.run_id} (host {self.host}, pid {self.pid}, "
+        return (f"{self.run_id} (host {self.host}, pid {self.pid}, "
                 f"since {self.acquired:%Y-%m-%d %H:%M:%S} UTC)")
 
 
