@@ -108,8 +108,9 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
                 todo = dates.get(name, [])
             else:
                 todo = feature_map.pending_dates(run.spark, run.cfg, fs, logical_date)
-                if recompute and logical_date not in todo:
-                    todo.append(logical_date)
+                if logical_date not in todo and (recompute or logical_date not in
+                                                 feature_map.computed_dates(run.spark, run.cfg, fs)):
+                    todo.append(logical_date)  # write_features names the source if it lacks the day
             if not todo:
                 continue
             _, n = feature_map.write_features(run.spark, run.cfg, fs, sorted(todo))
