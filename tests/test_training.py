@@ -1,0 +1,267 @@
+"""TRAIN: selection on the latest window, isolation of failing pairs, the promotion gate,
+artifacts, one Spark job for all pairs."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from engine import registry
+from engine.config import load_config
+from engine.training import model_version, train_models
+from engine.training.gate import decide
+from engine.training.train import assign_tasks, slot_keys
+from engine.training_sets import build_training_sets
+from tests.test_training_data import day, make_project, model_yaml, shop_rows, write_features
+
+
+def run(spark, cfg, date, run_id, excluded=None, **kw):
+    models = list(cfg.models.values())
+    sets = build_training_sets(spark, cfg, models, date, run_id, excluded or {})
+    return sets, {(o.model_id, o.segment): o for o in train_models(spark, cfg, models, date, run_id, sets, "val-1", **kw)}
+
+
+def by_key(entries):
+    return {(e.model_id, e.segment, e.version): e for e in entries}
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_params_chosen_on_the_latest_window_not_the_fold_average(spark, tmp_path):
+    """The relation y = 3x breaks in the latest days (y is flat there). Light regularisation
+    wins every older fold, so a fold average picks it; the engine scores on the latest eval
+    window only and picks the heavy one."""
+    rng = np.random.default_rng(1)
+
+    def y_fn(x, d):
+        if d >= day(10):
+            return 1.5 + rng.normal(0, 0.05, len(x))
+        return 3 * x + rng.normal(0, 0.05, len(x))
+
+    cfg = make_project(tmp_path, [model_yaml("drift", features=["x"], grid={"alpha": [0.01, 1e6]}, refit=False)])
+    pdf = shop_rows([day(i) for i in range(14)], y_fn=y_fn)
+    write_features(spark, cfg, pdf)
+    sets, out = run(spark, cfg, day(13), "sel")  # eval window: days 10..12, train 3..9
+    assert out[("drift", "all")].status == "promoted"
+    e = registry.champions(spark, cfg, "drift")[0]
+    assert e.params == {"alpha": 1e6}
+
+    # What a fold average over the window would pick: time folds of 3 days, each fit on the
+    # days before it, MAE averaged over the folds.
+    from sklearn.linear_model import Ridge
+
+    window = pdf[(pdf.ds >= day(3)) & (pdf.ds <= day(12))]
+    folds = [(day(4), day(6)), (day(7), day(9)), (day(10), day(12))]
+    avg = {}
+    for alpha in (0.01, 1e6):
+        maes = []
+        for lo, hi in folds:
+            fit = window[window.ds < lo]
+            test = window[(window.ds >= lo) & (window.ds <= hi)]
+            pred = Ridge(alpha=alpha).fit(fit[["x"]], fit.y).predict(test[["x"]])
+            maes.append(np.mean(np.abs(test.y - pred)))
+        avg[alpha] = np.mean(maes)
+    assert avg[0.01] < avg[1e6]  # the fold average prefers the light one...
+    grid = {g["params"]["alpha"]: g["value"] for g in
+            registry.load_model(e.artifact_uri, e.sha256)[1]["grid"]}
+    assert grid[1e6] < grid[0.01]  # ...the latest window prefers the heavy one
+    assert e.metric_value == pytest.approx(grid[1e6])
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+def test_a_failing_pair_fails_alone_with_its_reason(spark, tmp_path):
+    cfg = make_project(tmp_path, [
+        model_yaml("clf", label="late", task="classification", estimator="sklearn.LogisticRegression", grid={},
+                   metric="auc", segment_by="region", features=["x"], min_rows=30),
+        model_yaml("reg", segment_by="region", features=["x", "noise"], min_rows=30),
+    ])
+    regions = ("north", "south", "east", "west")
+    pdf = shop_rows([day(i) for i in range(14)], per_region=12, regions=regions)
+    pdf.loc[pdf.region == "south", "late"] = 0  # one label class
+    pdf = pdf[(pdf.region != "east") | (pdf.index % 6 == 0)]  # 2 rows a day: too few
+    pdf.loc[(pdf.region == "west") & (pdf.ds == day(5)), "noise"] = np.inf  # non-finite feature
+    write_features(spark, cfg, pdf)
+
+    _, out = run(spark, cfg, day(13), "iso")
+    status = {k: o.status for k, o in out.items()}
+    assert status == {
+        ("clf", "north"): "promoted", ("clf", "south"): "failed", ("clf", "east"): "failed",
+        ("clf", "west"): "promoted",
+        ("reg", "north"): "promoted", ("reg", "south"): "promoted", ("reg", "east"): "failed",
+        ("reg", "west"): "failed",
+    }
+    assert out[("clf", "south")].reason == "one label class in the train split (all 0)"
+    assert out[("clf", "east")].reason.startswith("fewer than min_rows: 14 training rows < min_rows 30")
+    assert out[("reg", "west")].reason == "feature 'noise' has 12 infinite value(s)"
+    rows = by_key(registry.entries(spark, cfg))
+    failed = rows[("reg", "west", model_version(day(13)))]
+    assert failed.status == "failed" and failed.reason == out[("reg", "west")].reason and failed.artifact_uri is None
+    assert rows[("reg", "north", model_version(day(13)))].status == "champion"
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def test_promotion_gate_both_ways(spark, tmp_path):
+    def configure(**kw):
+        return make_project(tmp_path, [model_yaml("m", features=["x"], grid={}, **kw)])
+
+    cfg = configure(params={"alpha": 1e6})  # a poor model (predicts about the mean)
+    write_features(spark, cfg, shop_rows([day(i) for i in range(20)], regions=("north",)))
+
+    _, out = run(spark, cfg, day(14), "d14")
+    assert out[("m", "all")].status == "promoted" and out[("m", "all")].reason.startswith("first model")
+    v14, v15, v16, v17 = (model_version(day(i)) for i in (14, 15, 16, 17))
+
+    cfg = configure(params={"alpha": 0.01})  # a good one: beats the champion
+    _, out = run(spark, cfg, day(15), "d15")
+    o = out[("m", "all")]
+    assert o.status == "promoted" and o.value < o.champion_value
+    rows = by_key(registry.entries(spark, cfg))
+    assert rows[("m", "all", v15)].status == "champion" and rows[("m", "all", v15)].champion_version == v14
+    assert rows[("m", "all", v14)].status == "retired" and f"replaced by {v15}" in rows[("m", "all", v14)].reason
+
+    cfg = configure(params={"alpha": 1e6})  # worse than the champion: rejected with both numbers
+    _, out = run(spark, cfg, day(16), "d16")
+    o = out[("m", "all")]
+    assert o.status == "rejected" and o.value > o.champion_value
+    assert f"mae {o.value:.4f} vs champion {v15} {o.champion_value:.4f}" in o.reason
+    rows = by_key(registry.entries(spark, cfg))
+    assert rows[("m", "all", v16)].status == "rejected" and rows[("m", "all", v16)].champion_value == o.champion_value
+    assert [e.version for e in registry.champions(spark, cfg, "m")] == [v15]
+
+    # The champion was scored on the same eval window: its number equals scoring it here.
+    champ = rows[("m", "all", v15)]
+    model, meta = registry.load_model(champ.artifact_uri, champ.sha256)
+    window = shop_rows([day(i) for i in range(20)], regions=("north",))
+    ev = window[(window.ds >= rows[("m", "all", v16)].eval_start) & (window.ds <= rows[("m", "all", v16)].eval_end)]
+    assert np.mean(np.abs(ev.y - model.predict(ev[["x"]]))) == pytest.approx(o.champion_value)
+
+    cfg = configure(params={"alpha": 0.01}, promotion={"min_delta": 5.0})  # as good, but not by 5
+    _, out = run(spark, cfg, day(17), "d17")
+    assert out[("m", "all")].status == "rejected" and "does not beat it by min_delta 5.0" in out[("m", "all")].reason
+
+    cfg = configure(params={"alpha": 0.01}, slo={"max": 1e-9})  # misses the SLO
+    _, out = run(spark, cfg, day(18), "d18")
+    assert out[("m", "all")].status == "rejected" and "misses the SLO (mae <= 1e-09)" in out[("m", "all")].reason
+    assert [e.version for e in registry.champions(spark, cfg, "m")] == [v15]
+
+    # Re-running a date replaces its rows; a re-run that loses gives the crown back.
+    cfg = configure(params={"alpha": 0.01})
+    _, out = run(spark, cfg, day(15), "d15-again")
+    assert out[("m", "all")].status == "promoted" and out[("m", "all")].champion_value is not None
+    cfg = configure(params={"alpha": 1e6}, promotion={"min_delta": 0.01})
+    _, out = run(spark, cfg, day(15), "d15-third")
+    assert out[("m", "all")].status == "rejected"
+    rows = registry.entries(spark, cfg, "m")
+    assert len([e for e in rows if e.version == v15]) == 1
+    assert [e.version for e in registry.champions(spark, cfg, "m")] == [v14]
+
+
+def test_first_model_is_promoted_only_if_it_meets_the_slo():
+    from engine.config import ModelConfig
+
+    m = ModelConfig(model_id="m", feature_set="s", features=["x"], label="y", task="classification",
+                    estimator="xgboost.XGBClassifier", train_window_days=10, eval_window_days=3, metric="auc",
+                    slo={"min": 0.7}, promotion={"min_delta": 0.01})
+    assert decide(m, True, None, 0.75, None, None, None).status == "champion"
+    assert decide(m, True, None, 0.65, None, None, None).status == "rejected"
+    assert decide(m, True, None, math.nan, None, None, None).status == "rejected"
+    assert decide(m, True, None, 0.795, "v1", 0.79, None).status == "rejected"  # better, but by < min_delta
+    assert decide(m, True, None, 0.81, "v1", 0.79, None).status == "champion"
+    assert decide(m, True, None, 0.78, "v1", 0.79, None).status == "rejected"
+    broken = decide(m, True, None, 0.75, "v1", None, "ArtifactError: sha256 mismatch")
+    assert broken.status == "champion" and "could not be scored" in broken.reason
+    assert decide(m, False, "one label class", None, None, None, None) .status == "failed"
+    assert decide(m, True, None, 0.9, None, None, None, gate=False).status == "challenger"
+
+
+# --------------------------------------------------------------------------- artifacts
+
+
+def test_artifacts_native_formats_and_metadata(spark, tmp_path):
+    cfg = make_project(tmp_path, [
+        model_yaml("xgb", label="late", task="classification", estimator="xgboost.XGBClassifier", metric="auc",
+                   features=["x", "noise", "city"], grid={"max_depth": [2, 3]}, params={"n_estimators": 20}),
+        model_yaml("hgb", estimator="sklearn.HistGradientBoostingRegressor", features=["x", "city"],
+                   grid={"max_iter": [20]}, segment_by="region"),
+    ])
+    write_features(spark, cfg, shop_rows([day(i) for i in range(14)]))
+    sets, out = run(spark, cfg, day(13), "art")
+    assert {o.status for o in out.values()} == {"promoted"}
+    for e in registry.champions(spark, cfg):
+        folder = Path(e.artifact_uri)
+        assert folder == Path(cfg.table(f"artifacts/{e.model_id}/{e.segment}/{model_version(day(13))}"))
+        files = sorted(p.name for p in folder.iterdir())
+        assert files == (["metadata.json", "model.ubj"] if e.model_id == "xgb" else ["metadata.json", "model.skops"])
+        meta = json.loads((folder / "metadata.json").read_text())
+        import hashlib
+
+        assert meta["sha256"] == e.sha256 == hashlib.sha256((folder / meta["file"]).read_bytes()).hexdigest()
+        assert meta["lineage"]["training_sets_version"] == sets.version == e.training_sets_version
+        assert meta["lineage"]["feature_version"] == sets.feature_versions["shop"] == e.feature_version
+        assert meta["lineage"]["validation_run_id"] == "val-1" == e.validation_run_id
+        assert meta["eval_metrics"][e.metric] == pytest.approx(e.metric_value)
+        assert set(meta["train_metrics"]) == ({"auc", "logloss", "accuracy", "f1"} if e.task == "classification"
+                                               else {"rmse", "mae", "r2"})
+        assert e.n_train > 0 and e.n_eval > 0 and e.age_days(e.trained_at.date()) == 0
+    xgb = registry.champions(spark, cfg, "xgb")[0]
+    model, meta = registry.load_model(xgb.artifact_uri, xgb.sha256)
+    assert meta["categories"] == {"city": ["a", "b", "c"]} and xgb.params["max_depth"] in (2, 3)
+    assert type(model).__name__ == "XGBClassifier"
+
+
+def test_one_spark_job_trains_every_pair(spark, tmp_path):
+    cfg = make_project(tmp_path, [model_yaml(f"m{i}", segment_by="region", features=["x"]) for i in range(4)])
+    write_features(spark, cfg, shop_rows([day(i) for i in range(14)], per_region=6))
+    models = list(cfg.models.values())
+    sets = build_training_sets(spark, cfg, models, day(13), "jobs", {})
+    sc = spark.sparkContext
+    sc.setJobGroup("train-jobs", "train")
+    try:
+        out = train_models(spark, cfg, models, day(13), "jobs", sets, None)
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+    assert len(out) == 8 and {o.status for o in out} == {"promoted"}
+    assert len(sc.statusTracker().getJobIdsForGroup("train-jobs")) == 1
+
+
+def test_pairs_are_placed_on_planned_tasks(spark):
+    keys = slot_keys(8)
+    got = spark.createDataFrame([(k,) for k in keys], "k int").select(F.expr("pmod(hash(k), 8)")).collect()
+    assert [r[0] for r in got] == list(range(8))
+    tasks = assign_tasks({("a", "1"): 100, ("a", "2"): 60, ("a", "3"): 50, ("b", "1"): 10}, 2)
+    assert tasks[("a", "1")] != tasks[("a", "2")] and tasks[("a", "2")] == tasks[("a", "3")]
+
+
+def test_registered_estimator_trains_on_executors(spark, tmp_path):
+    from sklearn.linear_model import Lasso
+
+    from engine.training.estimators import ESTIMATORS, register_estimator
+
+    register_estimator("custom.Lasso", "regression", lambda **p: Lasso(**p))
+    try:
+        cfg = make_project(tmp_path, [model_yaml("lasso", estimator="custom.Lasso", grid={"alpha": [0.001]})])
+        write_features(spark, cfg, shop_rows([day(i) for i in range(14)], per_region=5))
+        _, out = run(spark, cfg, day(13), "custom")
+        assert out[("lasso", "all")].status == "promoted"
+    finally:
+        ESTIMATORS.pop("custom.Lasso")
+    with pytest.raises(Exception, match="unknown estimator 'custom.Lasso'"):
+        load_config(cfg.root)
+
+
+def test_skipped_models_are_reported(spark, tmp_path):
+    cfg = make_project(tmp_path, [model_yaml("m")])
+    write_features(spark, cfg, shop_rows([day(i) for i in range(14)], per_region=3))
+    lost = {day(i) for i in range(4, 9)}
+    _, out = run(spark, cfg, day(13), "skip", {"shop": lost})
+    assert out[("m", "*")].status == "skipped" and "quarantined" in out[("m", "*")].reason
+    assert registry.entries(spark, cfg) == []
