@@ -75,9 +75,14 @@ def _session(cfg):
 
 @contextmanager
 def _progress() -> Iterator:
-    """A spinner showing the current stage (stderr, so stdout stays a clean summary)."""
-    with err.status("starting", spinner="dots") as status:
-        yield lambda message: status.update(f"[bold]{message}")
+    """A progress bar over the nights and stages of a run (stderr; stdout stays a summary)."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("starting", total=1.0)
+        yield lambda message, fraction: bar.update(task, description=message, completed=fraction)
 
 
 def _print_summaries(summaries) -> int:

@@ -31,7 +31,9 @@ from engine.observability import (
 )
 
 log = logging.getLogger("retrain")
-Progress = Callable[[str], None]
+# progress(message, fraction done): the CLI draws a bar; the default does nothing.
+Progress = Callable[[str, float], None]
+STAGES = ("features", "validation", "training_sets", "train")
 
 
 def latest_complete_day(today: dt.date | None = None) -> dt.date:
@@ -42,16 +44,20 @@ def latest_complete_day(today: dt.date | None = None) -> dt.date:
 class Run:
     """Records the stages of one run for one logical date."""
 
-    def __init__(self, spark, cfg: Config, logical_date: dt.date, progress: Progress | None = None):
+    def __init__(self, spark, cfg: Config, logical_date: dt.date, progress: Progress | None = None,
+                 night: tuple[int, int] = (0, 1)):
         self.spark = spark
         self.cfg = cfg
         self.summary = RunSummary(run_id=new_run_id(logical_date), logical_date=logical_date)
-        self.progress = progress or (lambda message: None)
+        self.progress = progress or (lambda message, fraction: None)
+        self.night = night  # (index, number of nights) of a catch-up
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
         record = StageRecord(self.summary.run_id, self.summary.logical_date, name)
-        self.progress(f"{self.summary.logical_date} {name}")
+        index, nights = self.night
+        step = STAGES.index(name) if name in STAGES else 0
+        self.progress(f"{self.summary.logical_date} {name}", (index + step / len(STAGES)) / nights)
         try:
             yield record
         except BaseException as e:
@@ -70,11 +76,11 @@ class Run:
 
 def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | None = None,
              dates: dict[str, list[dt.date]] | None = None, train: bool = True,
-             recompute: bool = False) -> RunSummary:
+             recompute: bool = False, night: tuple[int, int] = (0, 1)) -> RunSummary:
     """One run for one logical date. `dates` (feature set -> ds) overrides the incremental
     choice of partitions (backfill); `recompute` rebuilds the logical date's own partition
     too; `train=False` stops after validation."""
-    run = Run(spark, cfg, logical_date, progress)
+    run = Run(spark, cfg, logical_date, progress, night)
     summary = run.summary
     overall = StageRecord(summary.run_id, logical_date, "run", started_at=summary.started_at)
     try:
@@ -227,7 +233,8 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
         todo = [logical_date]
         if last is not None and not force:
             todo = [last + dt.timedelta(days=i) for i in range(1, (logical_date - last).days + 1)]
-        return [run_date(spark, cfg, d, progress, recompute=force) for d in todo]
+        return [run_date(spark, cfg, d, progress, recompute=force, night=(i, len(todo)))
+                for i, d in enumerate(todo)]
 
 
 def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
