@@ -194,7 +194,7 @@ def _export_metrics(cfg: Config, summary: RunSummary) -> None:
     settings = cfg.project.metrics
     path = cfg.lakehouse_file(settings.textfile) if settings.textfile else None
     try:
-        export_metrics(summary, settings, path)
+        export_metrics(summary, settings, path, pipeline=cfg.project.name)
     except Exception as e:  # metrics must never fail a run
         log.warning("metrics export failed: %s", e)
 
