@@ -1,0 +1,122 @@
+"""Model config files: the shipped demo models parse; every fault names the file and the key."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.config import load_config
+from engine.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "model_id": "m1", "feature_set": "orders", "features": ["amount", "items", "region"], "label": "late",
+    "task": "classification", "estimator": "xgboost.XGBClassifier", "grid": {"max_depth": [2, 4]},
+    "train_window_days": 14, "eval_window_days": 3, "metric": "auc",
+}
+
+
+@pytest.fixture
+def conf(tmp_path):
+    target = tmp_path / "conf"
+    shutil.copytree(REPO / "conf", target)
+    return target
+
+
+def error_for(conf: Path, **changes) -> tuple[Path, str]:
+    data = {**BASE, **changes}
+    for key in [k for k, v in changes.items() if v is None]:
+        data.pop(key)
+    path = conf / "models" / f"{data.get('model_id', 'm1')}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(conf)
+    return path, str(info.value)
+
+
+def test_shipped_demo_models(conf):
+    cfg = load_config(conf)
+    late, minutes = cfg.models["late_delivery"], cfg.models["delivery_time"]
+    assert (late.estimator, late.segment_by, late.metric, late.cadence) == (
+        "xgboost.XGBClassifier", "region", "auc", "daily")
+    assert minutes.estimator.startswith("sklearn.") and minutes.task == "regression"
+    assert minutes.metric in ("mae", "rmse") and minutes.segment_by is None
+    # the regressor runs on a cron cadence: not every day, but at least weekly
+    days = [dt.date(2026, 3, 2) + dt.timedelta(days=i) for i in range(14)]
+    due = [d for d in days if minutes.due(d)]
+    assert 2 <= len(due) < 14 and all(late.due(d) for d in days)
+    assert late.slo.met(0.9) and not late.slo.met(0.5) and late.promotion.min_delta > 0
+
+
+def test_minimal_model_gets_defaults(conf):
+    (conf / "models" / "m1.yaml").write_text(yaml.safe_dump(BASE))
+    m = load_config(conf).models["m1"]
+    assert (m.cadence, m.refit, m.min_rows, m.segment_by, m.promotion.min_delta) == ("daily", True, 50, None, 0.0)
+    assert m.due(dt.date(2026, 3, 4))
+
+
+@pytest.mark.parametrize("changes, key, says", [
+    ({"learning_rate": 0.1}, "learning_rate", "unknown key"),
+    ({"label": None}, "label", "required key is missing"),
+    ({"estimator": "os.system"}, "estimator", "unknown estimator 'os.system'"),
+    ({"estimator": "xgboost.XGBRegressor"}, "estimator", "is a regression estimator, but the model's task is 'classification'"),
+    ({"grid": {"max_deepth": [2]}}, "estimator", "has no parameter(s) ['max_deepth']"),
+    ({"params": {"alpha": 1.0}, "grid": {}, "estimator": "sklearn.LogisticRegression"}, "estimator",
+     "has no parameter(s) ['alpha']"),
+    ({"grid": {"max_depth": 3}}, "grid.max_depth", "valid list"),
+    ({"metric": "precision"}, "metric", "'precision'"),
+    ({"metric": "rmse"}, "(top level)", "metric 'rmse' is not a classification metric"),
+    ({"task": "ranking"}, "task", "'ranking'"),
+    ({"eval_window_days": 14}, "(top level)", "eval_window_days must be smaller than train_window_days"),
+    ({"train_window_days": 0}, "train_window_days", "greater than or equal to 1"),
+    ({"cadence": "hourly"}, "cadence", "expected 'daily', 'weekly' or a 5-field cron expression, got 'hourly'"),
+    ({"cadence": "0 0 * *"}, "cadence", "5-field cron"),
+    ({"slo": {"min": "high"}}, "slo.min", "'high'"),
+    ({"slo": {"at_least": 0.7}}, "slo.at_least", "unknown key"),
+    ({"promotion": {"min_delta": -0.1}}, "promotion.min_delta", "greater than or equal to 0"),
+    ({"min_rows": 0}, "min_rows", "greater than or equal to 1"),
+    ({"max_quarantined_share": 1.5}, "max_quarantined_share", "less than or equal to 1"),
+    ({"features": []}, "features", "at least 1"),
+    ({"features": ["amount", "late"]}, "(top level)", "label 'late' is also listed as a feature"),
+    ({"features": ["amount", "tip"]}, "features.1", "'tip' is not a feature of feature set 'orders'"),
+    ({"features": ["amount", "delivery_minutes"]}, "features.1", "'delivery_minutes' is not a feature"),
+    ({"label": "amount", "features": ["items"]}, "label", "'amount' is not a label of feature set 'orders'"),
+    ({"feature_set": "payments"}, "feature_set", "unknown feature set 'payments'"),
+    ({"segment_by": "country"}, "segment_by", "'country' is not a column of feature set 'orders'"),
+    ({"model_id": "m 1"}, "model_id", "should match pattern"),
+])
+def test_model_errors_name_file_and_key(conf, changes, key, says):
+    path, msg = error_for(conf, **changes)
+    if "model_id" in changes:
+        path = conf / "models" / "m 1.yaml"
+    assert f"{path}: {key}: " in msg, msg
+    assert says in msg, msg
+
+
+def test_model_id_must_match_the_file_name(conf):
+    (conf / "models" / "other.yaml").write_text(yaml.safe_dump(BASE))
+    with pytest.raises(ConfigError, match=r"other\.yaml: model_id: expected 'other' \(the file name\), got 'm1'"):
+        load_config(conf)
+
+
+def test_not_a_mapping_or_not_yaml(conf):
+    (conf / "models" / "m1.yaml").write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match=r"m1\.yaml: expected a mapping, got list"):
+        load_config(conf)
+    (conf / "models" / "m1.yaml").write_text("model_id: [m1\n")
+    with pytest.raises(ConfigError, match=r"m1\.yaml: not valid YAML"):
+        load_config(conf)
+
+
+def test_weekly_and_cron_cadence(conf):
+    (conf / "models" / "m1.yaml").write_text(yaml.safe_dump({**BASE, "cadence": "weekly"}))
+    (conf / "models" / "m2.yaml").write_text(yaml.safe_dump({**BASE, "model_id": "m2", "cadence": "0 0 1 * *"}))
+    cfg = load_config(conf)
+    weekly, monthly = cfg.models["m1"], cfg.models["m2"]
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(35)]
+    assert [d for d in days if weekly.due(d)] == [d for d in days if d.weekday() == 0]
+    assert [d for d in days if monthly.due(d)] == [dt.date(2026, 3, 1), dt.date(2026, 4, 1)]
