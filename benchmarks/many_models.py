@@ -1,0 +1,170 @@
+"""Benchmark: many (model, segment) pairs trained by the engine vs the same fits in one process.
+
+    .venv/bin/python benchmarks/many_models.py [--models 4 --segments 50 --rows 5000 --trees 50]
+
+Builds a synthetic feature table (a Delta table in a temporary lakehouse), the training sets
+of MODELS models segmented by SEGMENTS shops (MODELS x SEGMENTS pairs, ROWS rows each), then:
+
+  engine  train_models(): one Spark job (applyInPandas) fits every pair, writes artifacts,
+          then one registry commit: wall time.
+  loop    the very same per-pair function (engine.training.fit.fit_pair: checks, grid,
+          refit, metrics, artifact) called pair after pair in this process, on pandas frames
+          prepared beforehand (not timed).
+
+Prints the engine's wall time as a ratio to loop / cores (the ideal on those cores) and the
+overhead per pair in ms. Prints figures; asserts nothing about speed.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+import yaml  # noqa: E402
+
+START = dt.date(2026, 1, 1)
+
+
+def write_conf(root: Path, models: int, trees: int, days: int) -> Path:
+    conf = root / "conf"
+    (conf / "models").mkdir(parents=True)
+    features = [f"f{i}" for i in range(8)]
+    (conf / "project.yaml").write_text(yaml.safe_dump({
+        "name": "bench", "lakehouse": str(root / "lakehouse"),
+        "sources": {"bench": {"format": "parquet", "path": str(root / "raw")}},
+    }))
+    (conf / "features.yaml").write_text(yaml.safe_dump({"feature_sets": {"bench": {
+        "source": "bench", "entity": ["id"], "columns": ["shop", *features],
+        "labels": {"y": {"expr": "y", "delay_days": 0}},
+    }}}))
+    subsets = [features[:4], features[2:6], features[4:], features]
+    for m in range(models):
+        (conf / "models" / f"m{m}.yaml").write_text(yaml.safe_dump({
+            "model_id": f"m{m}", "feature_set": "bench", "features": subsets[m % len(subsets)], "label": "y",
+            "task": "classification", "estimator": "xgboost.XGBClassifier",
+            "params": {"n_estimators": trees, "max_depth": 4}, "segment_by": "shop",
+            "train_window_days": days, "eval_window_days": 2, "refit": False, "metric": "auc", "min_rows": 50,
+        }))
+    return conf
+
+
+def write_features(spark, cfg, segments: int, rows: int, days: int) -> None:
+    from pyspark.sql import functions as F
+
+    from engine import tables
+
+    per_day = segments * rows // days
+    df = spark.range(segments * rows).select(
+        F.col("id"),
+        F.format_string("s%03d", (F.col("id") % segments).cast("int")).alias("shop"),
+        *[F.rand(seed=i).alias(f"f{i}") for i in range(8)],
+        F.date_add(F.lit(START), (F.col("id") / per_day).cast("int")).alias("ds"),
+    )
+    signal = F.col("f0") + 0.5 * F.col("f3") - 0.7 * F.col("f5") + 0.3 * F.col("f7") + F.rand(seed=99)
+    df = df.withColumn("y", (signal > 1.05).cast("int"))
+    tables.write(spark, df, cfg.table("features/bench"), partition_by=["ds"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", type=int, default=4)
+    ap.add_argument("--segments", type=int, default=50)
+    ap.add_argument("--rows", type=int, default=5000, help="rows per (model, segment) pair")
+    ap.add_argument("--trees", type=int, default=50)
+    ap.add_argument("--days", type=int, default=10)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary lakehouse")
+    args = ap.parse_args()
+
+    from engine.config import load_config
+    from engine.spark import get_spark
+    from engine.training import train_models
+    from engine.training.fit import ModelPlan, fit_pair
+    from engine.training.train import make_plans
+    from engine.training_sets import build_training_sets, read_training_set
+
+    root = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
+    spark = get_spark("many-models", master=args.master, conf={
+        "spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8", "spark.python.worker.reuse": "true",
+        "spark.driver.memory": "4g",
+    })
+    cores = spark.sparkContext.defaultParallelism
+    try:
+        cfg = load_config(write_conf(root, args.models, args.trees, args.days))
+        models = list(cfg.models.values())
+        logical = START + dt.timedelta(days=args.days - 1)
+        t = time.perf_counter()
+        write_features(spark, cfg, args.segments, args.rows, args.days)
+        t_features = time.perf_counter() - t
+
+        t = time.perf_counter()
+        sets = build_training_sets(spark, cfg, models, logical, "bench", {})
+        t_sets = time.perf_counter() - t
+        pairs = len(sets.pairs)
+
+        # Warm the Python workers (interpreter + xgboost import), as a long-lived cluster would be.
+        def warm(batches):
+            import pandas as pd
+            import xgboost  # noqa: F401
+
+            from engine.training import fit  # noqa: F401
+
+            for b in batches:
+                yield pd.DataFrame({"id": b["id"]})
+
+        spark.range(cores * 4).repartition(cores).mapInPandas(warm, "id long").collect()
+
+        t = time.perf_counter()
+        outcomes = train_models(spark, cfg, models, logical, "bench", sets, None)
+        t_engine = time.perf_counter() - t
+        failed = [o for o in outcomes if o.status == "failed"]
+
+        # The same fits in one process: identical pandas input, identical per-pair function.
+        plans = make_plans(cfg, models, logical, "bench-loop", sets, None)
+        loop_root = cfg.table("artifacts_loop")
+        plans = {k: ModelPlan(**{**p.__dict__, "artifact_root": loop_root}) for k, p in plans.items()}
+        frames = []
+        for model_id, plan in plans.items():
+            pdf = read_training_set(spark, cfg, [model_id], sets.version).toPandas()
+            for segment, part in pdf.groupby("segment"):
+                data = {"split": part["split"].to_numpy(), "label": part["label"].to_numpy()}
+                for name in plan.model.features:
+                    data[name] = [f.get(name) if isinstance(f, dict) else dict(f).get(name) for f in part["features"]]
+                import pandas as pd
+
+                frames.append((pd.DataFrame(data), segment, plan))
+        t = time.perf_counter()
+        for frame, segment, plan in frames:
+            result = fit_pair(frame, segment, plan, None, threads=1)
+            assert result.status == "trained", result.reason
+        t_loop = time.perf_counter() - t
+
+        ideal = t_loop / cores
+        print(f"pairs: {pairs} ({args.models} models x {args.segments} segments), {args.rows} rows each, "
+              f"XGBClassifier {args.trees} trees; Spark {args.master}, cores used: {cores}")
+        print(f"feature table write: {t_features:.1f} s; training sets (one pass, one commit): {t_sets:.1f} s")
+        print(f"engine train_models (one Spark job + registry commit): {t_engine:.1f} s "
+              f"({1000 * t_engine / pairs:.0f} ms/pair wall); failed pairs: {len(failed)}")
+        print(f"same fits in one process: {t_loop:.1f} s ({1000 * t_loop / pairs:.0f} ms/pair on one core)")
+        print(f"ideal on {cores} cores = loop / cores: {ideal:.1f} s")
+        print(f"ratio engine / ideal: {t_engine / ideal:.2f}")
+        print(f"overhead per pair: {1000 * (t_engine - ideal) / pairs:.1f} ms wall "
+              f"({1000 * (t_engine * cores - t_loop) / pairs:.1f} ms of core time)")
+    finally:
+        spark.stop()
+        if args.keep:
+            print(f"lakehouse kept at {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
