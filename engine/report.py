@@ -116,14 +116,15 @@ def _render_champions(console: Console, spark, cfg: Config) -> None:
         console.print("\nno champions yet")
         return
     table = Table(title="\nchampions", show_header=True, header_style="bold", box=None, title_justify="left")
-    for col in ("model", "segment", "version", "metric", "eval value", "age (days)"):
+    for col in ("model", "segment", "version", "logical date", "metric", "eval value", "age (days)"):
         table.add_column(col)
     now = dt.datetime.now(dt.timezone.utc)
     for e in sorted(entries, key=lambda e: (e.model_id, e.segment)):
-        trained = e.trained_at if e.trained_at.tzinfo else e.trained_at.replace(tzinfo=dt.timezone.utc)
-        metric = cfg.models[e.model_id].metric if e.model_id in cfg.models else ""
-        value = (e.eval_metrics or {}).get(metric) if isinstance(e.eval_metrics, dict) else None
-        table.add_row(e.model_id, e.segment, e.version, metric, _num(value), f"{(now - trained).days}")
+        trained = e.trained_at
+        if trained is not None and trained.tzinfo is None:
+            trained = trained.replace(tzinfo=dt.timezone.utc)
+        age = "" if trained is None else f"{(now - trained).total_seconds() / 86400:.1f}"
+        table.add_row(e.model_id, e.segment, e.version, str(e.logical_date), e.metric or "", _num(e.metric_value), age)
     console.print(table)
 
 
