@@ -120,10 +120,29 @@ def _kind(dtype) -> str:
     return "other"
 
 
-def _col(name: str):
-    from pyspark.sql import functions as F
+def q(name: str) -> str:
+    """A column name quoted for Spark SQL."""
+    return "`" + name.replace("`", "``") + "`"
 
-    return F.col("`" + name.replace("`", "``") + "`")
+
+def sql_lit(value: Any) -> str:
+    """A Python value as an exact Spark SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}L" if abs(value) > 2**31 - 1 else str(value)
+    if isinstance(value, float):
+        text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity") if math.isinf(value) else repr(value)
+        return f"CAST('{text}' AS DOUBLE)"
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise TypeError(f"no SQL literal for {value!r}")
 
 
 def _is_number(v: Any) -> bool:
@@ -131,45 +150,37 @@ def _is_number(v: Any) -> bool:
 
 
 class Plan:
-    """The metrics one grouped aggregation computes, deduplicated by key."""
+    """The metrics one grouped aggregation computes (Spark SQL aggregate expressions),
+    deduplicated by key."""
 
     def __init__(self, kinds: dict[str, str]):
         self.kinds = kinds
-        self.exprs: dict[tuple, Any] = {}
+        self.exprs: dict[tuple, str] = {}
         self.percentiles: dict[str, set[float]] = {}
         self.distinct: set[str] = set()  # columns needing exact distinct / duplicate counts
         self.median: set[str] = set()  # columns needing the exact median
 
-    def missing(self, c: str):
-        from pyspark.sql import functions as F
+    def missing(self, c: str) -> str:
+        """GX pandas' notion of missing: null, and NaN in floating columns."""
+        return f"({q(c)} IS NULL OR isnan({q(c)}))" if self.kinds[c] == "float" else f"({q(c)} IS NULL)"
 
-        col = _col(c)
-        return (col.isNull() | F.isnan(col)) if self.kinds[c] == "float" else col.isNull()
+    def present(self, c: str) -> str:
+        return f"(NOT {self.missing(c)})"
 
-    def present(self, c: str):
-        return ~self.missing(c)
-
-    def add(self, key: tuple, build: Callable[[], Any]) -> tuple:
-        if key not in self.exprs:
-            self.exprs[key] = build()
+    def add(self, key: tuple, expr: str) -> tuple:
+        self.exprs.setdefault(key, expr)
         return key
 
     # shared metrics
     def rows(self) -> tuple:
-        from pyspark.sql import functions as F
-
-        return self.add(("rows",), lambda: F.count(F.lit(1)))
+        return self.add(("rows",), "count(1)")
 
     def nulls(self, c: str) -> tuple:
-        from pyspark.sql import functions as F
-
-        return self.add(("missing", c), lambda: F.count(F.when(self.missing(c), 1)))
+        return self.add(("missing", c), f"count(CASE WHEN {self.missing(c)} THEN 1 END)")
 
     def stat(self, name: str, c: str) -> tuple:
-        from pyspark.sql import functions as F
-
-        fn = {"min": F.min, "max": F.max, "mean": F.avg, "std": F.stddev_samp}[name]
-        return self.add((name, c), lambda: fn(F.when(self.present(c), _col(c))))
+        fn = {"min": "min", "max": "max", "mean": "avg", "std": "stddev_samp"}[name]
+        return self.add((name, c), f"{fn}(CASE WHEN {self.present(c)} THEN {q(c)} END)")
 
     def quantiles(self, c: str, ps: Iterable[float]) -> None:
         self.percentiles.setdefault(c, set()).update(ps)
@@ -202,20 +213,18 @@ class _MapNative(Native):
 
     examples = True
 
-    def condition(self, check: Check, plan: Plan):  # the expected condition on present values
+    def condition(self, check: Check, plan: Plan) -> str:  # SQL: the expected condition on present values
         raise NotImplementedError
 
     def request(self, check: Check, plan: Plan) -> None:
-        from pyspark.sql import functions as F
-
         c = check.column
         plan.rows()
         plan.nulls(c)
-        bad = plan.present(c) & ~self.condition(check, plan)
-        plan.add(("unexpected", check.index), lambda: F.count(F.when(bad, 1)))
+        bad = f"{plan.present(c)} AND NOT ({self.condition(check, plan)})"
+        plan.add(("unexpected", check.index), f"count(CASE WHEN {bad} THEN 1 END)")
         if self.examples:
-            plan.add(("unexpected_min", check.index), lambda: F.min(F.when(bad, _col(c))))
-            plan.add(("unexpected_max", check.index), lambda: F.max(F.when(bad, _col(c))))
+            plan.add(("unexpected_min", check.index), f"min(CASE WHEN {bad} THEN {q(c)} END)")
+            plan.add(("unexpected_max", check.index), f"max(CASE WHEN {bad} THEN {q(c)} END)")
 
     def unexpected(self, check: Check, m: "PartitionMetrics") -> int:
         return m.get(("unexpected", check.index), 0)
@@ -274,16 +283,14 @@ class Between(_MapNative):
         return None
 
     def condition(self, check, plan):
-        from pyspark.sql import functions as F
-
         e = check.expectation
-        col = _col(check.column)
-        cond = F.lit(True)
+        col = q(check.column)
+        parts = ["true"]
         if e.min_value is not None:
-            cond = cond & ((col > F.lit(e.min_value)) if e.strict_min else (col >= F.lit(e.min_value)))
+            parts.append(f"{col} {'>' if e.strict_min else '>='} {sql_lit(e.min_value)}")
         if e.max_value is not None:
-            cond = cond & ((col < F.lit(e.max_value)) if e.strict_max else (col <= F.lit(e.max_value)))
-        return cond
+            parts.append(f"{col} {'<' if e.strict_max else '<='} {sql_lit(e.max_value)}")
+        return " AND ".join(parts)
 
 
 class InSet(_MapNative):
@@ -304,11 +311,9 @@ class InSet(_MapNative):
         return None if ok else "value_set of another type than the column"
 
     def condition(self, check, plan):
-        from pyspark.sql import functions as F
-
         values = list(check.expectation.value_set)
-        inside = _col(check.column).isin(values) if values else F.lit(False)
-        return ~inside if self.negate else inside
+        inside = f"{q(check.column)} IN ({', '.join(sql_lit(v) for v in values)})" if values else "false"
+        return f"NOT ({inside})" if self.negate else inside
 
 
 class NotInSet(InSet):
@@ -337,7 +342,7 @@ class MatchRegex(_MapNative):
         return None
 
     def condition(self, check, plan):
-        return _col(check.column).rlike(check.expectation.regex)
+        return f"{q(check.column)} RLIKE {sql_lit(check.expectation.regex)}"
 
 
 class Unique(_MapNative):
@@ -551,11 +556,12 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
     # ---- job 1: the grouped aggregation
     keys = list(plan.exprs)
     pct_cols = sorted(plan.percentiles)
-    exprs = [plan.exprs[k].alias(f"m{i}") for i, k in enumerate(keys)]
+    exprs = [F.expr(plan.exprs[k]).alias(f"m{i}") for i, k in enumerate(keys)]
     for j, c in enumerate(pct_cols):
-        ps = sorted(plan.percentiles[c])
+        ps = ", ".join(sql_lit(float(p)) for p in sorted(plan.percentiles[c]))
         acc = MEDIAN_ACCURACY if c in plan.median else PROFILE_ACCURACY
-        exprs.append(F.percentile_approx(F.when(plan.present(c), _col(c)), ps, acc).alias(f"q{j}"))
+        exprs.append(F.expr(f"percentile_approx(CASE WHEN {plan.present(c)} THEN {q(c)} END, array({ps}), {acc})")
+                     .alias(f"q{j}"))
     rows = part.groupBy("ds").agg(*exprs).collect() if dates else []
     jobs += 1
     for row in rows:
@@ -613,39 +619,37 @@ def _value_counts(spark, part, plan: Plan, metrics: dict[dt.date, PartitionMetri
     then counted per value and again per column. Only per-column totals and the window's
     value counts reach the driver."""
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
-    def element(c: str, k: str, v):
-        return F.struct(F.lit(c).alias("c"), F.lit(k).alias("k"), v.cast("string").alias("v"))
+    def element(c: str, k: str, v: str) -> str:
+        return f"named_struct('c', {sql_lit(c)}, 'k', '{k}', 'v', CAST({v} AS STRING))"
 
     elements = []
     for c in sorted(plan.distinct):
-        col = _col(c)
+        col = q(c)
         if plan.kinds[c] == "float":  # -0.0 and 0.0 are one value for pandas
-            col = F.when(col == 0, F.lit(0.0).cast(T.DoubleType())).otherwise(col.cast(T.DoubleType()))
-        elements.append(F.when(plan.present(c), element(c, "d", col)))
+            col = f"CASE WHEN {col} = 0 THEN CAST(0.0 AS DOUBLE) ELSE CAST({col} AS DOUBLE) END"
+        elements.append(f"CASE WHEN {plan.present(c)} THEN {element(c, 'd', col)} END")
     windows: dict[tuple[dt.date, str], tuple[Any, Any]] = {}
     for c in sorted(plan.median):
-        lo_expr = hi_expr = None
+        lo_cases, hi_cases = [], []
         for d, m in metrics.items():
-            q = m.get(("pct", c))
-            if not q:
+            qs = m.get(("pct", c))
+            if not qs:
                 continue
-            lo, hi = q[0.5 - MEDIAN_WINDOW], q[0.5 + MEDIAN_WINDOW]
+            lo, hi = qs[0.5 - MEDIAN_WINDOW], qs[0.5 + MEDIAN_WINDOW]
             windows[(d, c)] = (lo, hi)
-            lo_expr = (F.when(F.col("ds") == F.lit(d), F.lit(lo)) if lo_expr is None
-                       else lo_expr.when(F.col("ds") == F.lit(d), F.lit(lo)))
-            hi_expr = (F.when(F.col("ds") == F.lit(d), F.lit(hi)) if hi_expr is None
-                       else hi_expr.when(F.col("ds") == F.lit(d), F.lit(hi)))
-        if lo_expr is None:
+            lo_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(lo)}")
+            hi_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(hi)}")
+        if not lo_cases:
             continue
-        col = _col(c)
+        lo_expr = f"(CASE ds {' '.join(lo_cases)} END)"
+        hi_expr = f"(CASE ds {' '.join(hi_cases)} END)"
         elements.append(
-            F.when(plan.present(c) & (col < lo_expr), element(c, "b", F.lit(None)))
-            .when(plan.present(c) & (col <= hi_expr), element(c, "w", col)))
+            f"CASE WHEN {plan.present(c)} AND {q(c)} < {lo_expr} THEN {element(c, 'b', 'NULL')} "
+            f"WHEN {plan.present(c)} AND {q(c)} <= {hi_expr} THEN {element(c, 'w', q(c))} END")
     if not elements:
         return 0
-    exploded = (part.select("ds", F.explode(F.array(*elements)).alias("e"))
+    exploded = (part.select("ds", F.explode(F.expr(f"array({', '.join(elements)})")).alias("e"))
                 .where(F.col("e").isNotNull())
                 .select("ds", F.col("e.c").alias("c"), F.col("e.k").alias("k"), F.col("e.v").alias("v")))
     per_value = exploded.groupBy("ds", "c", "k", "v").agg(F.count(F.lit(1)).alias("n"))
@@ -680,7 +684,8 @@ def _value_counts(spark, part, plan: Plan, metrics: dict[dt.date, PartitionMetri
         for c in sorted({c for _, c in unresolved}):
             ds_list = [d for d, cc in unresolved if cc == c]
             rows = (part.where(F.col("ds").isin(ds_list)).where(plan.present(c))
-                    .groupBy("ds").agg(F.percentile(_col(c).cast("double"), 0.5).alias("med")).collect())
+                    .groupBy("ds").agg(F.expr(f"percentile(CAST({q(c)} AS DOUBLE), 0.5)").alias("med"))
+                    .collect())
             for r in rows:
                 metrics[r["ds"]].values[("median", c)] = float(r["med"])
         return 2
@@ -726,7 +731,7 @@ def _run_gx(spark, part, checks: list[Check], columns: list[str], dates: list[dt
     selected = columns if whole else [c for c in columns if c in used]
     exps = [c.as_json() for c in checks]
     idx = [c.index for c in checks]
-    frame = part.select(*[_col(c) for c in selected])
+    frame = part.select(*[F.col(q(c)) for c in selected])
     rows = frame.groupBy("ds").applyInPandas(fallback_udf(exps, idx), FALLBACK_SCHEMA).collect()
     out = [CheckOutcome(r["idx"], r["ds"], bool(r["success"]), json.loads(r["result"]), r["exception"], "gx")
            for r in rows]
@@ -745,12 +750,10 @@ def _run_gx(spark, part, checks: list[Check], columns: list[str], dates: list[dt
 
 
 def _request_profile(plan: Plan, c: str) -> None:
-    from pyspark.sql import functions as F
-
     kind = plan.kinds[c]
     plan.rows()
     plan.nulls(c)
-    plan.add(("approx_distinct", c), lambda: F.approx_count_distinct(F.when(plan.present(c), _col(c))))
+    plan.add(("approx_distinct", c), f"approx_count_distinct(CASE WHEN {plan.present(c)} THEN {q(c)} END)")
     if kind in ("int", "float", "string", "date", "timestamp", "boolean"):
         plan.stat("min", c)
         plan.stat("max", c)
@@ -759,9 +762,7 @@ def _request_profile(plan: Plan, c: str) -> None:
         plan.stat("std", c)
         plan.quantiles(c, PROFILE_QUANTILES)
     if kind in ("int", "string", "boolean"):
-        plan.add(("topk", c), lambda: F.expr(
-            f"approx_top_k(CASE WHEN `{c.replace('`', '``')}` IS NOT NULL THEN `{c.replace('`', '``')}` END, "
-            f"{TOP_K}, 256)"))
+        plan.add(("topk", c), f"approx_top_k(CASE WHEN {plan.present(c)} THEN {q(c)} END, {TOP_K}, 256)")
 
 
 def _text(value: Any) -> str | None:

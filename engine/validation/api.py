@@ -1,0 +1,171 @@
+"""The validation stage's public functions (the pipeline and the CLI call these)."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+from engine import tables
+from engine.config import Config
+from engine.observability import ValidationFailure, utcnow
+from engine.validation import alerts as alerting
+from engine.validation import store
+from engine.validation.errors import ReleaseError, ValidationError
+from engine.validation.evaluate import evaluate
+from engine.validation.suites import load_suite, suite_path
+from engine.validation.verdicts import QUARANTINED, VALID, decide
+
+log = logging.getLogger("retrain.validation")
+
+
+@dataclass
+class ValidationReport:
+    table: str  # e.g. features/orders
+    dates: list[dt.date]
+    statuses: dict[dt.date, str]  # valid | quarantined
+    alerts: list[ValidationFailure]  # one per failed expectation and partition (block and warn)
+    results_rows: int
+    seconds: float
+    note: str = ""  # e.g. "no suite"
+    evaluated_by_gx: list[str] = field(default_factory=list)  # expectation types that ran through GX
+
+    @property
+    def quarantined(self) -> list[dt.date]:
+        return sorted(d for d, s in self.statuses.items() if s == QUARANTINED)
+
+
+@dataclass
+class PartitionStatus:
+    table: str
+    ds: dt.date
+    status: str  # valid | quarantined
+    reasons: list[ValidationFailure]  # failures recorded by the last validation (block and warn)
+    run_id: str | None
+    updated_at: dt.datetime | None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+
+def _table(feature_set: str) -> str:
+    return f"features/{feature_set}"
+
+
+def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.date], run_id: str) -> ValidationReport:
+    """Validate the `features/<feature_set>` partitions `dates` (all in one pass) against
+    expectations/<feature_set>.json; record results, profiles, statuses, GX docs and alerts."""
+    started = time.monotonic()
+    table = _table(feature_set)
+    dates = sorted(set(dates))
+    path = suite_path(cfg, feature_set)
+    if not path.exists():
+        log.info("validation: %s has no suite (%s); every partition is valid", table, path)
+        return ValidationReport(table, dates, {d: VALID for d in dates}, [], 0, time.monotonic() - started,
+                                note=f"no suite ({path})")
+    suite = load_suite(path)
+    if not dates:
+        return ValidationReport(table, [], {}, [], 0, time.monotonic() - started, note="no partitions")
+    df = tables.read(spark, cfg.table(table), partitions=dates)
+    evaluation = evaluate(spark, df, suite, dates)
+
+    now = utcnow()
+    result_rows, profile_rows, status_rows, records = [], [], [], []
+    statuses: dict[dt.date, str] = {}
+    all_alerts: list[ValidationFailure] = []
+    for d in dates:
+        outcomes = evaluation.outcomes[d]
+        verdict = decide(table, d, suite.checks, outcomes)
+        statuses[d] = verdict.status
+        by_index = {c.index: c for c in suite.checks}
+        messages = {}
+        failed = [o for o in outcomes if not o.success]
+        for o, f in zip(failed, verdict.failures):
+            messages[o.index] = f.message
+            check = by_index[o.index]
+            records.append(alerting.alert_record(f, run_id, observed=o.observed_value, expected=check.kwargs))
+        all_alerts.extend(verdict.failures)
+        result_rows += store.result_rows(run_id, table, d, suite.checks, outcomes, messages)
+        profile_rows += store.profile_rows(run_id, table, d, evaluation.profiles[d])
+        status_rows.append({"table": table, "ds": d, "status": verdict.status,
+                            "reasons": store.reasons_json(verdict.failures), "run_id": run_id, "updated_at": now,
+                            "released_by": None, "release_reason": None})
+        store.write_document(store.docs_path(cfg, feature_set, d, run_id),
+                             store.validation_document(suite, run_id, table, d, outcomes))
+
+    store.write_results(spark, cfg, result_rows)
+    store.write_profiles(spark, cfg, profile_rows)
+    store.upsert_statuses(spark, cfg, status_rows)
+    alerting.append_lines(cfg.lakehouse_file(cfg.project.validation.alerts_file), records)
+    if cfg.project.validation.webhook_url:
+        alerting.post_webhook(cfg.project.validation.webhook_url, records, run_id)
+    seconds = time.monotonic() - started
+    bad = sorted(d for d, s in statuses.items() if s == QUARANTINED)
+    log.info("validation: %s %d partitions in %.1fs, %d quarantined, %d alerts", table, len(dates), seconds,
+             len(bad), len(all_alerts))
+    return ValidationReport(table, dates, statuses, all_alerts, len(result_rows), seconds,
+                            evaluated_by_gx=evaluation.gx_types)
+
+
+def validate_range(spark, cfg: Config, start: dt.date, end: dt.date, run_id: str,
+                   feature_sets: list[str] | None = None) -> list[ValidationReport]:
+    """Validation alone for the computed partitions with start <= ds <= end (a date: start == end)."""
+    if end < start:
+        raise ValidationError(f"validate: end {end} is before start {start}")
+    reports = []
+    for name in feature_sets or sorted(cfg.feature_sets):
+        path = cfg.table(_table(name))
+        dates = [d for d in tables.partition_values(path, spark=spark) if start <= d <= end]
+        if dates:
+            reports.append(validate_partitions(spark, cfg, name, dates, run_id))
+    if not reports:
+        raise ValidationError(f"validate: no computed feature partitions between {start} and {end}")
+    return reports
+
+
+def _status(row: dict) -> PartitionStatus:
+    return PartitionStatus(
+        table=row["table"], ds=row["ds"], status=row["status"],
+        reasons=store.reasons_from_json(row["table"], row["ds"], row.get("reasons")),
+        run_id=row.get("run_id"), updated_at=row.get("updated_at"),
+        released_by=row.get("released_by"), release_reason=row.get("release_reason"))
+
+
+def partition_statuses(spark, cfg: Config, table: str | None = None) -> list[PartitionStatus]:
+    """The latest status of every validated partition (of one table, or all), by table and ds."""
+    rows = [r for r in store.read_statuses(spark, cfg) if table is None or r["table"] == table]
+    return [_status(r) for r in sorted(rows, key=lambda r: (r["table"], r["ds"]))]
+
+
+def quarantined_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
+    """The ds partitions of features/<feature_set> whose latest status is quarantined."""
+    return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == QUARANTINED}
+
+
+def release_partition(spark, cfg: Config, table: str, ds: dt.date, reason: str, user: str) -> PartitionStatus:
+    """Mark a quarantined partition valid, recording who released it, when and why."""
+    if not reason or not reason.strip():
+        raise ReleaseError("release: a reason is required")
+    if not user or not user.strip():
+        raise ReleaseError("release: a user is required")
+    rows = store.read_statuses(spark, cfg)
+    tables_known = sorted({r["table"] for r in rows})
+    if table not in tables_known:
+        raise ReleaseError(f"release: unknown table {table!r} (validated tables: {tables_known or 'none'})")
+    match = [r for r in rows if r["table"] == table and r["ds"] == ds]
+    if not match:
+        raise ReleaseError(f"release: {table} ds={ds} has never been validated")
+    row = match[0]
+    if row["status"] != QUARANTINED:
+        by = f" (released by {row['released_by']})" if row.get("released_by") else ""
+        raise ReleaseError(f"release: {table} ds={ds} is {row['status']}{by}, not quarantined")
+    updated = {**row, "status": VALID, "updated_at": utcnow(), "released_by": user.strip(),
+               "release_reason": reason.strip()}
+    store.upsert_statuses(spark, cfg, [updated])
+    alerting.append_lines(cfg.lakehouse_file(cfg.project.validation.alerts_file), [{
+        "ts": updated["updated_at"].isoformat(), "kind": "release", "table": table, "ds": ds.isoformat(),
+        "released_by": updated["released_by"], "reason": updated["release_reason"],
+        "message": f"{table} ds={ds.isoformat()}: released by {updated['released_by']}: {updated['release_reason']}",
+    }])
+    log.info("validation: %s ds=%s released by %s: %s", table, ds, user, reason)
+    return _status(updated)
+

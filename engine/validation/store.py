@@ -1,0 +1,186 @@
+"""The validation tables and docs (all small: one row per partition × expectation / column).
+
+validation/results     partitioned by ds; one row per run, table, ds, expectation
+validation/profiles    partitioned by ds; one row per run, table, ds, column
+validation/partitions  one row per table and ds: the latest status, its reasons, releases
+validation/docs/<feature_set>/ds=<date>/<run_id>.json   GX ExpectationSuiteValidationResult
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pyarrow as pa
+
+from engine import tables
+from engine.observability import ValidationFailure
+from engine.validation.evaluate import PROFILE_QUANTILES, CheckOutcome, ColumnProfile
+from engine.validation.gxrun import jsonable
+from engine.validation.suites import Check, Suite
+
+RESULTS = "validation/results"
+PROFILES = "validation/profiles"
+PARTITIONS = "validation/partitions"
+DOCS = "validation/docs"
+
+RESULTS_SCHEMA = pa.schema([
+    ("run_id", pa.string()),
+    ("table", pa.string()),
+    ("expectation_index", pa.int32()),
+    ("expectation_type", pa.string()),
+    ("column", pa.string()),
+    ("kwargs", pa.string()),  # JSON, as written in the suite
+    ("success", pa.bool_()),
+    ("observed_value", pa.string()),  # JSON: GX's observed_value (map types: their counts)
+    ("severity", pa.string()),  # block | warn
+    ("unexpected_percent", pa.float64()),
+    ("message", pa.string()),  # null when the expectation succeeded
+    ("evaluated_by", pa.string()),  # engine (aggregation) | gx (GX itself on the partition)
+    ("ds", pa.date32()),
+])
+
+PROFILES_SCHEMA = pa.schema([
+    ("run_id", pa.string()),
+    ("table", pa.string()),
+    ("column", pa.string()),
+    ("dtype", pa.string()),
+    ("row_count", pa.int64()),
+    ("null_fraction", pa.float64()),
+    ("distinct_count", pa.int64()),  # approximate (HyperLogLog++)
+    ("min", pa.string()),
+    ("max", pa.string()),
+    ("mean", pa.float64()),
+    ("stddev", pa.float64()),
+    ("p05", pa.float64()),
+    ("p25", pa.float64()),
+    ("p50", pa.float64()),
+    ("p75", pa.float64()),
+    ("p95", pa.float64()),
+    ("top_values", pa.string()),  # JSON [{value, count}], approximate
+    ("ds", pa.date32()),
+])
+
+PARTITIONS_SCHEMA = pa.schema([
+    ("table", pa.string()),
+    ("ds", pa.date32()),
+    ("status", pa.string()),  # valid | quarantined
+    ("reasons", pa.string()),  # JSON [{expectation, column, severity, message}]
+    ("run_id", pa.string()),
+    ("updated_at", pa.timestamp("us", tz="UTC")),
+    ("released_by", pa.string()),
+    ("release_reason", pa.string()),
+])
+
+_QUANTILE_COLUMNS = {0.05: "p05", 0.25: "p25", 0.5: "p50", 0.75: "p75", 0.95: "p95"}
+assert set(_QUANTILE_COLUMNS) == set(PROFILE_QUANTILES)
+
+
+def result_rows(run_id: str, table: str, ds: dt.date, checks: list[Check], outcomes: list[CheckOutcome],
+                messages: dict[int, str]) -> list[dict[str, Any]]:
+    return [{
+        "run_id": run_id, "table": table, "expectation_index": c.index, "expectation_type": c.type,
+        "column": c.column, "kwargs": c.kwargs_json, "success": o.success,
+        "observed_value": json.dumps(jsonable(o.observed_value)),
+        "severity": c.severity, "unexpected_percent": o.unexpected_percent,
+        "message": messages.get(c.index), "evaluated_by": "engine" if o.engine == "native" else "gx", "ds": ds,
+    } for c, o in zip(checks, outcomes)]
+
+
+def profile_rows(run_id: str, table: str, ds: dt.date, profiles: list[ColumnProfile]) -> list[dict[str, Any]]:
+    rows = []
+    for p in profiles:
+        row = {"run_id": run_id, "table": table, "column": p.column, "dtype": p.dtype, "row_count": p.row_count,
+               "null_fraction": p.null_fraction, "distinct_count": p.distinct_count, "min": p.min, "max": p.max,
+               "mean": p.mean, "stddev": p.stddev, "top_values": json.dumps(p.top_values), "ds": ds}
+        for q, name in _QUANTILE_COLUMNS.items():
+            row[name] = p.quantiles.get(q)
+        rows.append(row)
+    return rows
+
+
+def reasons_json(failures: list[ValidationFailure]) -> str:
+    return json.dumps([{"expectation": f.expectation, "column": f.column, "severity": f.severity,
+                        "message": f.message} for f in failures])
+
+
+def reasons_from_json(table: str, ds: dt.date, text: str | None) -> list[ValidationFailure]:
+    return [ValidationFailure(table=table, ds=ds, column=r.get("column"), expectation=r.get("expectation", ""),
+                              severity=r.get("severity", "block"), message=r.get("message", ""))
+            for r in json.loads(text or "[]")]
+
+
+def write_results(spark, cfg, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        tables.write_rows(spark, cfg.table(RESULTS), pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA),
+                          mode="append", partition_by=["ds"])
+
+
+def write_profiles(spark, cfg, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        tables.write_rows(spark, cfg.table(PROFILES), pa.Table.from_pylist(rows, schema=PROFILES_SCHEMA),
+                          mode="append", partition_by=["ds"])
+
+
+def upsert_statuses(spark, cfg, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        tables.upsert_rows(spark, cfg.table(PARTITIONS), pa.Table.from_pylist(rows, schema=PARTITIONS_SCHEMA),
+                           keys=["table", "ds"])
+
+
+def read_statuses(spark, cfg) -> list[dict[str, Any]]:
+    rows = tables.read_rows(cfg.table(PARTITIONS), spark=spark)
+    return [] if rows is None else rows.to_pylist()
+
+
+def docs_path(cfg, feature_set: str, ds: dt.date, run_id: str) -> str:
+    return cfg.table(f"{DOCS}/{feature_set}/ds={ds.isoformat()}/{run_id}.json")
+
+
+def validation_document(suite: Suite, run_id: str, table: str, ds: dt.date,
+                        outcomes: list[CheckOutcome]) -> dict[str, Any]:
+    """The partition's result as GX's ExpectationSuiteValidationResult (its JSON form)."""
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+
+    results = []
+    for check, o in zip(suite.checks, outcomes):
+        results.append(ExpectationValidationResult(
+            success=o.success,
+            expectation_config=check.expectation.configuration,
+            result=o.result,
+            meta={"evaluated_by": "engine" if o.engine == "native" else "gx"},
+            exception_info={"raised_exception": o.exception is not None, "exception_message": o.exception,
+                            "exception_traceback": None},
+        ))
+    n_ok = sum(1 for o in outcomes if o.success)
+    statistics = {
+        "evaluated_expectations": len(outcomes),
+        "successful_expectations": n_ok,
+        "unsuccessful_expectations": len(outcomes) - n_ok,
+        "success_percent": (100.0 * n_ok / len(outcomes)) if outcomes else None,
+    }
+    doc = ExpectationSuiteValidationResult(
+        success=all(o.success for o in outcomes), results=results, suite_name=suite.name,
+        statistics=statistics,
+        meta={"great_expectations_version": gx.__version__, "run_id": run_id, "table": table,
+              "ds": ds.isoformat(), "engine": "retrain"},
+    )
+    return jsonable(doc.to_json_dict())
+
+
+def write_document(path: str, document: dict[str, Any]) -> None:
+    from pyarrow import fs as pafs
+
+    data = json.dumps(document, indent=2, default=str).encode()
+    if "://" not in path:
+        import os
+
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    filesystem, where = pafs.FileSystem.from_uri(path)
+    filesystem.create_dir(where.rsplit("/", 1)[0], recursive=True)
+    with filesystem.open_output_stream(where) as f:
+        f.write(data)
