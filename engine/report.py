@@ -35,10 +35,11 @@ def render_summary(console: Console, summary: RunSummary) -> None:
                           "" if rows is None else str(rows), s.error or s.detail or "")
         console.print(table)
     for tbl, dates in summary.quarantined.items():
-        console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}", highlight=False)
+        console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}",
+                      highlight=False, soft_wrap=True)
     for alert in summary.validation_failures:
         console.print(f"  [yellow]alert[/yellow] {alert.message}" + (" (warn)" if alert.severity == "warn" else ""),
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     if summary.models:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         for col in ("model", "segment", "result", "metric", "new", "champion", "reason"):
@@ -103,7 +104,7 @@ def _render_alerts(console: Console, cfg: Config, run_id: str | None) -> None:
     recent = [a for a in alerts if a.get("run_id") == latest]
     console.print(f"\n[bold]alerts[/bold] of run {latest} ({len(recent)}; all in {path})", highlight=False)
     for a in recent[:20]:
-        console.print(f"  {a.get('message')}", highlight=False)
+        console.print(f"  {a.get('message')}", highlight=False, soft_wrap=True)
 
 
 def _render_champions(console: Console, spark, cfg: Config) -> None:
