@@ -25,7 +25,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="retrain: nightly, observable batch retraining on Spark.")
-out = Console()
+out = Console() if sys.stdout.isatty() else Console(width=160)  # logs: wide tables, no truncation
 err = Console(stderr=True, soft_wrap=True)  # error messages never wrap mid-path
 log = logging.getLogger("retrain")
 
