@@ -1,8 +1,9 @@
 """Close the loop: score a table with the champions of a model, one per segment.
 
 Distributed and without collecting data: `mapInPandas` scores each batch on the executors,
-which load the champion artifacts themselves (sha256-verified against the registry, cached
-per Python worker) and route each row to the champion of its segment. Output = the input
+which load the champion artifacts themselves (each task loads a champion once, after
+verifying its sha256 against the registry) and route each row to the champion of its
+segment. Output = the input
 columns + `prediction` (P(label = 1) for a classifier, the value for a regressor) +
 `model_version` (null where the row's segment has no champion).
 """
@@ -17,16 +18,6 @@ from engine.config import Config
 from engine.errors import RetrainError, UsageError
 from engine.training.artifacts import read_metadata
 from engine.training_sets import ALL_SEGMENT, NULL_SEGMENT
-
-_CACHE: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}  # per Python worker
-
-
-def _load(uri: str, sha: str) -> tuple[Any, dict[str, Any]]:
-    key = (uri, sha)
-    if key not in _CACHE:
-        _CACHE[key] = registry.load_model(uri, expected_sha256=sha)
-    return _CACHE[key]
-
 
 def read_input(spark, path: str):
     """A Delta table, or Parquet files/folders."""
@@ -104,6 +95,7 @@ def _scorer(refs: dict[str, tuple[str, str, str]], columns: dict[str, str], task
     from engine.training.fit import design_matrix, predict_scores
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        loaded: dict[str, tuple[Any, dict[str, Any]]] = {}  # this task's champions, by segment
         for pdf in batches:
             pdf = pdf.reset_index(drop=True)
             prediction = np.full(len(pdf), np.nan)
@@ -112,7 +104,9 @@ def _scorer(refs: dict[str, tuple[str, str, str]], columns: dict[str, str], task
                 if segment not in refs:
                     continue
                 uri, sha, model_version = refs[segment]
-                model, meta = _load(uri, sha)
+                if segment not in loaded:
+                    loaded[segment] = registry.load_model(uri, expected_sha256=sha)
+                model, meta = loaded[segment]
                 rows = pd.DataFrame({name: pdf[col].to_numpy()[idx] for name, col in columns.items()})
                 X = design_matrix(rows, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
                 prediction[idx] = predict_scores(model, task, X)

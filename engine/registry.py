@@ -39,7 +39,9 @@ SCHEMA = pa.schema([
     ("metric_value", pa.float64()),  # on the latest eval window (model fit on the train split)
     ("train_value", pa.float64()),  # on the train split
     ("champion_version", pa.string()),  # the champion it was compared with
-    ("champion_value", pa.float64()),  # that champion's metric on the same eval window
+    ("champion_value", pa.float64()),  # that champion's metric on the compared eval rows
+    ("gate_value", pa.float64()),  # this model's metric on the same rows
+    ("gate_rows", pa.int64()),  # how many eval rows were compared (those the champion did not train on)
     ("train_metrics", pa.string()), ("eval_metrics", pa.string()), ("params", pa.string()),  # JSON
     ("artifact_uri", pa.string()), ("sha256", pa.string()),
     ("training_sets_path", pa.string()), ("training_sets_version", pa.int64()),
@@ -69,6 +71,8 @@ class RegistryEntry:
     train_value: float | None = None
     champion_version: str | None = None
     champion_value: float | None = None
+    gate_value: float | None = None
+    gate_rows: int | None = None
     train_metrics: dict[str, float] = field(default_factory=dict)
     eval_metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
@@ -106,7 +110,7 @@ class RegistryEntry:
         for name in _JSON_DICTS:
             out[name] = json.dumps(out[name], sort_keys=True, default=str)
         out["excluded_days"] = json.dumps([d.isoformat() for d in self.excluded_days])
-        for name in ("metric_value", "train_value", "champion_value"):
+        for name in ("metric_value", "train_value", "champion_value", "gate_value"):
             if out[name] is not None and isinstance(out[name], float) and math.isnan(out[name]):
                 out[name] = None
         return out

@@ -137,12 +137,17 @@ def test_promotion_gate_both_ways(spark, tmp_path):
     assert rows[("m", "all", v16)].status == "rejected" and rows[("m", "all", v16)].champion_value == o.champion_value
     assert [e.version for e in registry.champions(spark, cfg, "m")] == [v15]
 
-    # The champion was scored on the same eval window: its number equals scoring it here.
-    champ = rows[("m", "all", v15)]
+    # Both were scored on the same rows of the latest eval window (days 13..15): those the
+    # champion, refit through its eval_end (day 14), was not trained on, i.e. day 15.
+    champ, new = rows[("m", "all", v15)], rows[("m", "all", v16)]
+    assert (champ.eval_end, new.eval_start, new.eval_end) == (day(14), day(13), day(15))
     model, meta = registry.load_model(champ.artifact_uri, champ.sha256)
     window = shop_rows([day(i) for i in range(20)], regions=("north",))
-    ev = window[(window.ds >= rows[("m", "all", v16)].eval_start) & (window.ds <= rows[("m", "all", v16)].eval_end)]
-    assert np.mean(np.abs(ev.y - model.predict(ev[["x"]]))) == pytest.approx(o.champion_value)
+    unseen = window[window.ds == day(15)]
+    assert new.gate_rows == len(unseen) == 20
+    assert np.mean(np.abs(unseen.y - model.predict(unseen[["x"]]))) == pytest.approx(o.champion_value)
+    assert "on the 20 eval rows after 2026-03-15, which the champion was not trained on" in o.reason
+    assert new.gate_value == pytest.approx(o.value) and new.metric_value != pytest.approx(o.value)
 
     cfg = configure(params={"alpha": 0.01}, promotion={"min_delta": 5.0})  # as good, but not by 5
     _, out = run(spark, cfg, day(17), "d17")

@@ -1,6 +1,14 @@
 """One (model, segment) pair on plain pandas: checks, grid search on the latest eval window,
 refit, champion scoring on the same window, artifact. No Spark here: the training job runs
 `fit_pair` on the executors, and the benchmark runs the very same function in one process.
+
+Comparing with the champion: both models are scored on the same rows of the latest eval
+window, namely the rows the champion was NOT trained on (ds after the last day it was fit
+on: its eval_end when it was refit, else its train_end). The new model's number is that of
+its fit on the train split, which has not seen any eval row either. Without that, a refit
+champion would be scored on rows it was trained on and no challenger could ever win. When
+the champion has seen every eval row (or the metric is undefined on the unseen ones, e.g.
+AUC with one class), the whole eval window is used and the reason says so.
 """
 from __future__ import annotations
 
@@ -70,8 +78,11 @@ class PairResult:
     params: dict[str, Any] = field(default_factory=dict)
     grid: list[dict[str, Any]] = field(default_factory=list)  # [{params, value}] on the eval window
     champion_version: str | None = None
-    champion_value: float = math.nan  # the champion's metric on the same eval window
+    champion_value: float = math.nan  # the champion's metric on the compared rows
     champion_reason: str | None = None  # why the champion could not be scored
+    gate_value: float = math.nan  # the new model's metric on the same compared rows
+    gate_rows: int = 0  # how many eval rows were compared
+    gate_basis: str | None = None  # which rows, in words
     artifact_uri: str | None = None
     sha256: str | None = None
     n_train: int = 0
@@ -239,8 +250,10 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
 
     if champion is not None:
         out.champion_version = champion.version
+        days = pdf["day"].to_numpy()[~is_train] if "day" in pdf.columns else None
         try:
-            out.champion_value = score_champion(champion, plan, pdf[~is_train], y_eval)
+            compare_with_champion(champion, plan, pdf[~is_train], y_eval, days,
+                                  predict_scores(selected, model.task, X_eval), out)
         except Exception as e:
             out.champion_reason = f"{type(e).__name__}: {e}" if not isinstance(e, PairFailure) else str(e)
 
@@ -258,8 +271,10 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
     out.sha256 = save_artifact(out.artifact_uri, final, spec.kind, metadata)
 
 
-def score_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.DataFrame, y_eval: np.ndarray) -> float:
-    """The champion's metric on the new model's eval window (its artifact is sha256-checked)."""
+def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.DataFrame, y_eval: np.ndarray,
+                          days: np.ndarray | None, new_pred: np.ndarray, out: PairResult) -> None:
+    """Score the champion (sha256-checked) and the new model on the same eval rows: those the
+    champion was not trained on (see the module docstring). `days` = ds as epoch days."""
     model = plan.model
     cmodel, meta = load_artifact(champion.uri, champion.sha256)
     if meta["label"] != model.label or meta["task"] != model.task:
@@ -269,7 +284,26 @@ def score_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.DataFra
     if unknown:
         raise PairFailure(f"champion {champion.version} uses features not in this training set: {unknown}")
     X = design_matrix(eval_rows, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
-    return M.score(model.metric, y_eval, predict_scores(cmodel, model.task, X))
+    champ_pred = predict_scores(cmodel, model.task, X)
+    lineage = meta.get("lineage") or {}
+    fit_end = lineage.get("eval_end" if meta.get("refit") else "train_end")
+    if days is not None and fit_end:
+        unseen = days > (dt.date.fromisoformat(fit_end) - EPOCH).days
+        if unseen.any():
+            new_value = M.score(model.metric, y_eval[unseen], new_pred[unseen])
+            champ_value = M.score(model.metric, y_eval[unseen], champ_pred[unseen])
+            if new_value == new_value and champ_value == champ_value:
+                out.gate_value, out.champion_value, out.gate_rows = new_value, champ_value, int(unseen.sum())
+                out.gate_basis = f"the {out.gate_rows} eval rows after {fit_end}, which the champion was not trained on"
+                return
+    out.gate_value = M.score(model.metric, y_eval, new_pred)
+    out.champion_value = M.score(model.metric, y_eval, champ_pred)
+    out.gate_rows = len(y_eval)
+    out.gate_basis = (f"all {len(y_eval)} eval rows (the champion was trained on "
+                      f"{'them' if fit_end else 'an unknown window'}; no unseen rows to compare on)")
+
+
+EPOCH = dt.date(1970, 1, 1)
 
 
 def _short(params: dict[str, Any]) -> str:

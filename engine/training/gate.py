@@ -1,8 +1,9 @@
 """The promotion gate: a pure decision on numbers measured on the same latest eval window.
 
-The new model's number is that of the model fit on the train split (so the eval window is
-unseen, even when the artifact is refit on the whole window); the champion's number is the
-champion artifact scored on the same rows.
+The SLO is checked on the new model's metric over the whole latest eval window, from its fit
+on the train split (so the window is unseen, even when the artifact is then refit on it).
+The comparison uses both models' metric on the same eval rows: those the champion was not
+trained on (engine.training.fit explains why); `basis` says which rows they were.
 """
 from __future__ import annotations
 
@@ -29,15 +30,21 @@ def _fmt(value: float | None) -> str:
 
 def decide(model: ModelConfig, trained: bool, failure: str | None, value: float | None,
            champion_version: str | None, champion_value: float | None, champion_problem: str | None,
-           gate: bool = True) -> Decision:
-    """champion (promote), rejected (both numbers in the reason), failed, or challenger (no gate)."""
+           gate: bool = True, compared: float | None = None, basis: str | None = None) -> Decision:
+    """champion (promote), rejected (both numbers in the reason), failed, or challenger (no gate).
+
+    value: the new model's metric on the whole eval window (for the SLO); compared: its metric
+    on the rows the champion was scored on (defaults to value); champion_value: the
+    champion's metric on those rows."""
     if not trained:
         return Decision("failed", failure or "failed")
     metric = model.metric
     value = math.nan if value is None else value
     have_champion = champion_version is not None
     champ = math.nan if champion_value is None else champion_value
-    versus = f"; champion {champion_version}: {_fmt(champ)}" if have_champion else ""
+    new = value if compared is None or compared != compared else compared
+    on = f" on {basis}" if basis else ""
+    versus = f"; vs champion {champion_version}: {_fmt(new)} vs {_fmt(champ)}{on}" if have_champion else ""
     if not gate:
         return Decision("challenger", f"not gated: {metric} {_fmt(value)}{versus}")
     if not model.slo.met(value):
@@ -48,10 +55,9 @@ def decide(model: ModelConfig, trained: bool, failure: str | None, value: float 
         why = champion_problem or f"its {metric} is undefined on these rows"
         return Decision("champion", f"champion {champion_version} could not be scored on the eval window ({why}); "
                                     f"promoted on the SLO: {metric} {_fmt(value)}")
-    gain = value - champ if HIGHER_IS_BETTER[metric] else champ - value
+    gain = new - champ if HIGHER_IS_BETTER[metric] else champ - new
     delta = model.promotion.min_delta
+    head = f"{metric} {_fmt(new)} vs champion {champion_version} {_fmt(champ)}{on}"
     if gain > 0 and gain >= delta:
-        return Decision("champion", f"{metric} {_fmt(value)} vs champion {champion_version} {_fmt(champ)}: "
-                                    f"better by {gain:.4f} (min_delta {delta})")
-    return Decision("rejected", f"{metric} {_fmt(value)} vs champion {champion_version} {_fmt(champ)}: "
-                                f"does not beat it by min_delta {delta} (gain {gain:.4f})")
+        return Decision("champion", f"{head}: better by {gain:.4f} (min_delta {delta})")
+    return Decision("rejected", f"{head}: does not beat it by min_delta {delta} (gain {gain:.4f})")

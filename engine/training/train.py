@@ -28,7 +28,8 @@ from engine.training_sets import ALL_SEGMENT, CATEGORICAL, TrainingSetsResult, r
 RESULT_SCHEMA = (
     "model_id string, segment string, version string, status string, reason string, metric string, "
     "metric_value double, train_value double, train_metrics string, eval_metrics string, params string, "
-    "grid string, champion_version string, champion_value double, champion_reason string, artifact_uri string, "
+    "grid string, champion_version string, champion_value double, champion_reason string, gate_value double, "
+    "gate_rows long, gate_basis string, artifact_uri string, "
     "sha256 string, n_train long, n_eval long, trained_at string, seconds double"
 )
 _JSON_FIELDS = ("train_metrics", "eval_metrics", "params", "grid")
@@ -129,20 +130,20 @@ def _pair_result(row: dict[str, Any]) -> PairResult:
     for name in _JSON_FIELDS:
         data[name] = json.loads(data[name]) if data[name] else ({} if name != "grid" else [])
     data["trained_at"] = dt.datetime.fromisoformat(data["trained_at"]) if data["trained_at"] else None
-    for name in ("metric_value", "train_value", "champion_value"):
+    for name in ("metric_value", "train_value", "champion_value", "gate_value"):
         data[name] = math.nan if data[name] is None else data[name]
     return PairResult(**data)
 
 
-def _trainer(plans: dict[str, ModelPlan], champions: dict[tuple[str, str], ChampionRef],
-             columns: dict[tuple[str, str], str]):
+def _trainer(plans: dict[str, ModelPlan], pair_ids: dict[int, tuple[str, str]],
+             champions: dict[tuple[str, str], ChampionRef], columns: dict[tuple[str, str], str]):
     result_columns = [f.name for f in dataclasses.fields(PairResult)]
 
     def train_group(pdf: pd.DataFrame) -> pd.DataFrame:
-        model_id, segment = str(pdf["model_id"].iat[0]), str(pdf["segment"].iat[0])
+        model_id, segment = pair_ids[int(pdf["_pair"].iat[0])]
         plan = plans[model_id]
         try:
-            data = {"split": pdf["split"].to_numpy(), "label": pdf["label"].to_numpy()}
+            data = {"split": pdf["_split"].to_numpy(), "label": pdf["label"].to_numpy(), "day": pdf["_day"].to_numpy()}
             for name in plan.model.features:
                 data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
             result = fit_pair(pd.DataFrame(data), segment, plan, champions.get((model_id, segment)))
@@ -169,21 +170,25 @@ def run_job(spark, cfg: Config, plans: dict[str, ModelPlan], sets: TrainingSetsR
     n_tasks = max(1, min(len(pairs), 2 * spark.sparkContext.defaultParallelism))
     task_of = assign_tasks(pairs, n_tasks)
     keys = slot_keys(n_tasks)
-    slot_map = F.create_map(*[x for (m, s), t in task_of.items() for x in (F.lit(f"{m}\x00{s}"), F.lit(keys[t]))])
+    pair_ids = dict(enumerate(sorted(pairs)))
+    # Each row carries two ints (its pair, and the planned task's key) instead of strings.
+    pair_of = F.create_map(*[x for i, (m, s) in pair_ids.items() for x in (F.lit(f"{m}\x00{s}"), F.lit(i))])
+    slot_of = F.create_map(*[x for i, p in pair_ids.items() for x in (F.lit(i), F.lit(keys[task_of[p]]))])
 
     df = read_training_set(spark, cfg, plans, sets.version)
     df = df.select(
-        "model_id", "segment", "split", "label",
+        F.element_at(pair_of, F.concat_ws("\x00", "model_id", "segment")).cast("int").alias("_pair"),
+        F.col("split").alias("_split"), F.unix_date("ds").alias("_day"), "label",
         *[(F.col("categories") if kind == CATEGORICAL else F.col("features"))[name].alias(col)
           for (name, kind), col in columns.items()],
     )
-    df = df.withColumn("_slot", F.element_at(slot_map, F.concat_ws("\x00", "model_id", "segment")).cast("int"))
+    df = df.withColumn("_slot", F.element_at(slot_of, F.col("_pair")).cast("int"))
     # repartition(n, _slot) puts each pair on its planned task; grouping by _slot too reuses
     # that partitioning (no second shuffle), and AQE does not coalesce a repartition(n).
     results = (
         df.repartition(n_tasks, "_slot")
-        .groupBy("_slot", "model_id", "segment")
-        .applyInPandas(_trainer(plans, champions, columns), RESULT_SCHEMA)
+        .groupBy("_slot", "_pair")
+        .applyInPandas(_trainer(plans, pair_ids, champions, columns), RESULT_SCHEMA)
         .collect()
     )
     return [_pair_result(r.asDict()) for r in results]
@@ -212,6 +217,8 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
     one commit, and return one outcome per pair (plus one per skipped model).
 
     Outcome statuses: promoted, rejected, failed, skipped (challenger with gate=False).
+    Outcome value: the new model's metric on the rows compared with the champion when there
+    is one (champion_value on the same rows), else on the whole latest eval window.
     """
     outcomes = [
         ModelOutcome(m.model_id, "*", "skipped", metric=m.metric, reason=sets.skipped[m.model_id])
@@ -245,14 +252,15 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
         model = plan.model
         baseline, replaces_itself = baselines.get((r.model_id, r.segment), (None, False))
         decision = G.decide(model, r.status == "trained", r.reason, r.metric_value, r.champion_version,
-                            r.champion_value, r.champion_reason, gate=gate)
+                            r.champion_value, r.champion_reason, gate=gate, compared=r.gate_value,
+                            basis=r.gate_basis)
         lin = plan.lineage
         new = registry.RegistryEntry(
             model_id=r.model_id, segment=r.segment, version=version, run_id=run_id, logical_date=logical_date,
             status=decision.status, reason=decision.reason, estimator=model.estimator, task=model.task,
             metric=model.metric, metric_value=_num(r.metric_value), train_value=_num(r.train_value),
             champion_version=r.champion_version, champion_value=_num(r.champion_value),
-            train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
+            gate_value=_num(r.gate_value), gate_rows=r.gate_rows or None, train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
             artifact_uri=r.artifact_uri, sha256=r.sha256,
             training_sets_path=sets.path, training_sets_version=sets.version,
             feature_set=lin["feature_set"], feature_table=lin["feature_table"], feature_version=lin["feature_version"],
@@ -268,8 +276,7 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
             for e in old:
                 changed.append(dataclasses.replace(
                     e, status="retired", updated_at=now,
-                    reason=f"retired: replaced by {version} ({model.metric} {_fmt(r.metric_value)} vs "
-                           f"{_fmt(r.champion_value)} on the eval window {lin['eval_start']}..{lin['eval_end']})"))
+                    reason=f"retired: replaced by {version}: {decision.reason}"))
         elif replaces_itself and baseline is not None:
             # A re-run of the date replaced the champion's own row and did not win: the
             # champion before it serves again.
@@ -279,7 +286,8 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
         outcomes.append(ModelOutcome(
             model_id=r.model_id, segment=r.segment,
             status={"champion": "promoted"}.get(decision.status, decision.status),
-            metric=model.metric, value=_num(r.metric_value), champion_value=_num(r.champion_value),
+            metric=model.metric, value=_num(r.metric_value if r.gate_value != r.gate_value else r.gate_value),
+            champion_value=_num(r.champion_value),
             version=version, reason=decision.reason,
         ))
     registry.commit(spark, cfg, changed)
