@@ -36,6 +36,7 @@ from engine.demo import generate
 
 REPO = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 20)
+DAYS = 14  # the demo's minimum: fewer partitions, less work on both sides
 STARTUP_SECONDS = 120  # JVM start and registration, generous for a loaded 2-core machine
 JOB_SECONDS = 600
 
@@ -286,7 +287,7 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
     with standalone_cluster(tmp_path / "cluster") as cluster:
         # While the JVMs start: the demo source, two projects, the zip, a node-like Python.
         source = tmp_path / "source"
-        generate(str(source), END, days=16, seed=11)
+        generate(str(source), END, days=DAYS, seed=11)
         cluster_conf = make_project(tmp_path / "on_cluster", source)
         local_conf = make_project(tmp_path / "on_local", source)
         py_files = engine_zip(tmp_path / "engine.zip")

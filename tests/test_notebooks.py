@@ -16,15 +16,16 @@ from engine.notebook import NotebookError, WidgetError, parse_notebook, run_note
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 END = dt.date(2026, 10, 20)
+DAYS = 14  # the demo's minimum; its four fault days fall inside the models' windows
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, spark):
-    """16 demo days; the nightly runs of END-1 (history, first champions) and END (challengers)."""
+    """DAYS demo days; the nightly runs of END-1 (history, first champions) and END (challengers)."""
     root = tmp_path_factory.mktemp("notebooks")
     shutil.copytree(REPO / "conf", root / "conf")
     shutil.copytree(REPO / "expectations", root / "expectations")
-    generate(str(root / "lakehouse"), END, days=16, seed=7)
+    generate(str(root / "lakehouse"), END, days=DAYS, seed=7)
     cfg = load_config(root / "conf")
     pipeline.run(spark, cfg, END - dt.timedelta(days=1))
     pipeline.run(spark, cfg, END)
@@ -142,11 +143,11 @@ def test_validation_explorer_shows_the_quarantined_fault_days(spark, demo):
     assert by_column[("region", "expect_column_values_to_be_in_set")] == faults_by_kind(faults, "category_renamed")
 
     [history] = frame_with(out, "ds", "mean", "mean_robust_z")
-    assert list(history["ds"]) == [END - dt.timedelta(days=15 - i) for i in range(16)]
+    assert list(history["ds"]) == [END - dt.timedelta(days=DAYS - 1 - i) for i in range(DAYS)]
     worst = history.loc[history["mean_robust_z"].abs().idxmax()]
     assert worst["ds"] == dt.date.fromisoformat(faults_by_kind(faults, "unit_change_x100"))
     assert worst["status"] == "quarantined" and worst["mean_robust_z"] > 10
-    assert "16 partitions validated" in out["stdout"] and "4 quarantined" in out["stdout"]
+    assert f"{DAYS} partitions validated" in out["stdout"] and "4 quarantined" in out["stdout"]
 
     recent = run_notebook(NOTEBOOKS / "01_validation_explorer.py", spark,
                           {"conf": str(demo.root), "days": "3", "column": "no_such_column"})
@@ -202,11 +203,16 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
     notebook = NOTEBOOKS / "03_run_pipeline.py"
     conf = str(tmp_path / "conf")
 
-    out = run_notebook(notebook, spark, {"conf": conf, "action": "backfill", "start": "2026-10-18", "end": "2026-10-19"})
+    faults = sorted(dt.date.fromisoformat(f.ds) for f in read_faults(cfg.lakehouse))
+    start, end = END - dt.timedelta(days=1), END
+    clean = max(d for d in (END - dt.timedelta(days=i) for i in range(DAYS)) if d not in faults)
+
+    out = run_notebook(notebook, spark, {"conf": conf, "action": "backfill", "start": start, "end": end})
     [summary] = frame_with(out, "run_id", "status", "quarantined")
     run_id = summary["run_id"].iloc[0]
-    assert summary["status"].iloc[0] == "blocked"  # 2026-10-19 is a fault day
-    assert summary["quarantined"].iloc[0] == "features/orders: 2026-10-19"
+    bad = [d.isoformat() for d in faults if start <= d <= end]
+    assert bad and summary["status"].iloc[0] == "blocked"
+    assert summary["quarantined"].iloc[0] == f"features/orders: {', '.join(bad)}"
     [recorded] = frame_with(out, "run_id", "stage", "status", "detail")
     assert set(recorded["run_id"]) == {run_id}
     assert list(recorded["stage"]) == ["features", "validation", "run"]  # in the order they ended
@@ -214,7 +220,7 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
     runs = tables.read_rows(cfg.table("runs")).to_pylist()
     assert len(runs) == runs_before + 3 and {r["stage"] for r in runs if r["run_id"] == run_id} == set(recorded["stage"])
 
-    out = run_notebook(notebook, spark, {"conf": conf, "action": "validate", "date": "2026-10-18"})
+    out = run_notebook(notebook, spark, {"conf": conf, "action": "validate", "date": clean})
     [summary] = frame_with(out, "run_id", "status", "quarantined")
     assert summary["status"].iloc[0] == "success" and summary["quarantined"].iloc[0] == ""
     [recorded] = frame_with(out, "run_id", "stage", "status", "detail")
@@ -223,13 +229,13 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
     out = run_notebook(notebook, spark, {"conf": conf, "action": "run", "date": END.isoformat()})
     [summary] = frame_with(out, "run_id", "status", "quarantined")
     assert summary["status"].iloc[0] == "skipped"  # processed by the fixture's nightly run
-    assert "nothing ran: 2026-10-20 was already processed" in out["stdout"]
+    assert f"nothing ran: {END} was already processed" in out["stdout"]
     assert tables.read_rows(cfg.table("runs")).num_rows == runs_before + 4
 
     with pytest.raises(NotebookError, match="widget date: expected a date YYYY-MM-DD, got '20/10/2026'"):
         run_notebook(notebook, spark, {"conf": conf, "action": "run", "date": "20/10/2026"})
     with pytest.raises(NotebookError, match="backfill: set both widgets start and end"):
-        run_notebook(notebook, spark, {"conf": conf, "action": "backfill", "start": "2026-10-18"})
+        run_notebook(notebook, spark, {"conf": conf, "action": "backfill", "start": start})
 
 
 def test_notebooks_say_so_when_tables_are_absent(spark, tmp_path):
