@@ -267,3 +267,23 @@ def test_skipped_models_are_reported(spark, tmp_path):
     _, out = run(spark, cfg, day(13), "skip", {"shop": lost})
     assert out[("m", "*")].status == "skipped" and "quarantined" in out[("m", "*")].reason
     assert registry.entries(spark, cfg) == []
+
+
+def test_metrics_match_scikit_learn():
+    from sklearn import metrics as skm
+
+    from engine.training.metrics import score
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(300) > 0.6).astype(float)
+    p = np.round(np.clip(0.3 * y + rng.random(300) * 0.7, 0, 1), 2)  # rounded: ties
+    assert score("auc", y, p) == pytest.approx(skm.roc_auc_score(y, p))
+    assert score("logloss", y, p) == pytest.approx(skm.log_loss(y, np.clip(p, 1e-15, 1 - 1e-15)))
+    assert score("accuracy", y, p) == pytest.approx(skm.accuracy_score(y, p >= 0.5))
+    assert score("f1", y, p) == pytest.approx(skm.f1_score(y, p >= 0.5))
+    t = rng.normal(size=200)
+    q = t + rng.normal(scale=0.5, size=200)
+    assert score("rmse", t, q) == pytest.approx(np.sqrt(skm.mean_squared_error(t, q)))
+    assert score("mae", t, q) == pytest.approx(skm.mean_absolute_error(t, q))
+    assert score("r2", t, q) == pytest.approx(skm.r2_score(t, q))
+    assert math.isnan(score("auc", np.ones(5), np.linspace(0, 1, 5)))
