@@ -181,6 +181,8 @@ if lin is not None:
 # MAGIC The latest eval window is the eval split of this model's most recent training set (the newest
 # MAGIC registry row of the segment that has one). The champion and the most recent other versions with an
 # MAGIC artifact (challengers, rejected and retired ones) are all scored on those rows, here on the driver.
+# MAGIC `fit_on_window_days` counts the window's days a version's final model was fit on (with `refit`, the
+# MAGIC whole of its own train + eval window): on those days its score is in-sample, so compare with care.
 
 # COMMAND ----------
 
@@ -210,8 +212,10 @@ if target is not None:
         X = design_matrix(frame, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
         y = pd.to_numeric(eval_rows["label"]).to_numpy(dtype=float)
         value = score(e.metric, y, predict_scores(model_object, meta["task"], X))
+        fitted_until = e.eval_end if e.refit else e.train_end  # the last day its final fit saw
+        overlap = max(0, (min(fitted_until, window.eval_end) - max(e.train_start, window.eval_start)).days + 1)
         rows.append({"version": e.version, "status": e.status, "metric": e.metric,
-                     "latest_window_value": value, "recorded_value": e.metric_value,
+                     "latest_window_value": value, "fit_on_window_days": overlap, "recorded_value": e.metric_value,
                      "recorded_window": f"{e.eval_start} .. {e.eval_end}", "params": str(e.params)})
     if not rows:
         print(f"{MODEL}/{target.segment}: no version with an artifact to compare")

@@ -189,6 +189,8 @@ def test_model_lineage_rereads_the_rows_and_compares_champion_and_challenger(spa
     assert latest.champion_version == champion.version
     assert scored[champion.version] == pytest.approx(latest.champion_value, abs=1e-9)
     assert comparison["vs_champion"].iloc[0] == 0
+    # Both were refit on their whole window: the champion saw all but the newest day of it.
+    assert list(comparison["fit_on_window_days"]) == [6, 7]
     assert f"eval rows of {latest.eval_start} .. {latest.eval_end}" in out["stdout"]
 
 
