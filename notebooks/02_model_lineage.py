@@ -181,8 +181,11 @@ if lin is not None:
 # MAGIC The latest eval window is the eval split of this model's most recent training set (the newest
 # MAGIC registry row of the segment that has one). The champion and the most recent other versions with an
 # MAGIC artifact (challengers, rejected and retired ones) are all scored on those rows, here on the driver.
-# MAGIC `fit_on_window_days` counts the window's days a version's final model was fit on (with `refit`, the
-# MAGIC whole of its own train + eval window): on those days its score is in-sample, so compare with care.
+# MAGIC
+# MAGIC A version's artifact was fit on its window up to `fit_until` (its eval_end when it was refit): on those
+# MAGIC days its `window_value` is in-sample. `unseen_value` scores it on the rows after `fit_until` only. The
+# MAGIC promotion gate compares the champion and the new model on the rows the champion did not train on (the
+# MAGIC new model by its fit on the train split, not by the refit artifact); its numbers are shown last.
 
 # COMMAND ----------
 
@@ -195,8 +198,9 @@ if target is not None:
                              partitions=[window.model_id], column="model_id")
                  .where((F.col("segment") == window.segment) & (F.col("run_id") == window.run_id)
                         & (F.col("split") == "eval"))
-                 .select("label", "features", "categories")
+                 .select("ds", "label", "features", "categories")
                  .toPandas())
+    y = pd.to_numeric(eval_rows["label"]).to_numpy(dtype=float)
     champion = next((e for e in pair if e.status == "champion"), None)
     others = sorted((e for e in pair if e.status != "champion" and e.artifact_uri),
                     key=lambda e: e.version, reverse=True)[:max(CHALLENGERS, 0)]
@@ -210,23 +214,34 @@ if target is not None:
             for name, kind in meta["feature_types"].items()
         }, index=eval_rows.index)
         X = design_matrix(frame, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
-        y = pd.to_numeric(eval_rows["label"]).to_numpy(dtype=float)
-        value = score(e.metric, y, predict_scores(model_object, meta["task"], X))
-        fitted_until = e.eval_end if e.refit else e.train_end  # the last day its final fit saw
-        overlap = max(0, (min(fitted_until, window.eval_end) - max(e.train_start, window.eval_start)).days + 1)
-        rows.append({"version": e.version, "status": e.status, "metric": e.metric,
-                     "latest_window_value": value, "fit_on_window_days": overlap, "recorded_value": e.metric_value,
-                     "recorded_window": f"{e.eval_start} .. {e.eval_end}", "params": str(e.params)})
+        predicted = predict_scores(model_object, meta["task"], X)
+        fit_until = e.eval_end if e.refit else e.train_end  # the last day its artifact was fit on
+        unseen = (eval_rows["ds"] > fit_until).to_numpy()
+        rows.append({
+            "version": e.version, "status": e.status, "metric": e.metric,
+            "window_value": score(e.metric, y, predicted),
+            "fit_until": fit_until, "unseen_rows": int(unseen.sum()),
+            "unseen_value": score(e.metric, y[unseen], predicted[unseen]) if unseen.any() else None,
+            "recorded_value": e.metric_value, "recorded_window": f"{e.eval_start} .. {e.eval_end}",
+            "params": str(e.params),
+        })
     if not rows:
         print(f"{MODEL}/{target.segment}: no version with an artifact to compare")
     else:
         comparison = pd.DataFrame(rows)
         higher = HIGHER_IS_BETTER[rows[0]["metric"]]
-        best = comparison["latest_window_value"].max() if higher else comparison["latest_window_value"].min()
-        comparison["best"] = comparison["latest_window_value"] == best
+        best = comparison["window_value"].max() if higher else comparison["window_value"].min()
+        comparison["best_on_window"] = comparison["window_value"] == best
         if champion is not None:
-            base = comparison.loc[comparison["version"] == champion.version, "latest_window_value"].iloc[0]
-            comparison["vs_champion"] = comparison["latest_window_value"] - base
+            base = comparison.loc[comparison["version"] == champion.version, "window_value"].iloc[0]
+            comparison["vs_champion"] = comparison["window_value"] - base
         print(f"{MODEL}/{target.segment}: {len(eval_rows)} eval rows of {window.eval_start} .. {window.eval_end} "
               f"(training_sets@v{window.training_sets_version})")
         display(comparison)
+        if window.champion_version:
+            print(f"the gate on this window: {window.version} {window.status}: {window.reason}")
+            display(pd.DataFrame([{
+                "version": window.version, "status": window.status, "gate_value": window.gate_value,
+                "champion_version": window.champion_version, "champion_value": window.champion_value,
+                "gate_rows": window.gate_rows, "reason": window.reason,
+            }]))

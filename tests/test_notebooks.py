@@ -166,7 +166,9 @@ def test_model_lineage_rereads_the_rows_and_compares_champion_and_challenger(spa
     entries = registry.entries(spark, demo, "late_delivery")
     champion = next(e for e in entries if e.segment == "north" and e.status == "champion")
     latest = max((e for e in entries if e.segment == "north"), key=lambda e: e.version)
-    assert latest.version == "v20261020" and latest.status == "rejected"  # the second night's challenger
+    first = "v20261019"  # the first night's model; the second night's was gated against it
+    assert (latest.version, latest.champion_version) == ("v20261020", first)
+    assert latest.status in ("champion", "rejected")
 
     [overview] = frame_with(out, "segment", "version", "status", "metric_value")
     assert len(overview) == len(entries) == 8 and set(overview["segment"]) == {"east", "north", "south", "west"}
@@ -182,15 +184,25 @@ def test_model_lineage_rereads_the_rows_and_compares_champion_and_challenger(spa
     assert checks["ok"].all(), checks
     assert checks["found"].iloc[0] == champion.n_train > 0 and checks["found"].iloc[1] == champion.n_eval > 0
 
-    [comparison] = frame_with(out, "version", "status", "latest_window_value", "vs_champion")
-    assert list(comparison["version"]) == [champion.version, latest.version]
-    scored = dict(zip(comparison["version"], comparison["latest_window_value"]))
-    # The engine scored the champion on the same window when it trained the challenger.
-    assert latest.champion_version == champion.version
-    assert scored[champion.version] == pytest.approx(latest.champion_value, abs=1e-9)
+    [comparison] = frame_with(out, "version", "status", "window_value", "unseen_value", "vs_champion")
+    other = first if champion.version == latest.version else latest.version
+    assert list(comparison["version"]) == [champion.version, other]
     assert comparison["vs_champion"].iloc[0] == 0
-    # Both were refit on their whole window: the champion saw all but the newest day of it.
-    assert list(comparison["fit_on_window_days"]) == [6, 7]
+    by_version = comparison.set_index("version")
+    # Each artifact was refit on its whole window, so the newest has seen every row of it.
+    assert by_version.loc[latest.version, "fit_until"] == latest.eval_end
+    assert by_version.loc[latest.version, "unseen_rows"] == 0
+    assert pd.isna(by_version.loc[latest.version, "unseen_value"])
+    # The engine scored the first model on this window when it gated the second: on the rows it
+    # had not trained on if there were any, else on all of them. The notebook gets the same number.
+    gated = by_version.loc[first]
+    if gated["unseen_rows"] and latest.gate_rows == gated["unseen_rows"]:
+        assert gated["unseen_value"] == pytest.approx(latest.champion_value, abs=1e-9)
+    else:
+        assert latest.gate_rows == latest.n_eval
+        assert gated["window_value"] == pytest.approx(latest.champion_value, abs=1e-9)
+    [gate] = frame_with(out, "gate_value", "champion_value", "gate_rows")
+    assert gate.iloc[0]["version"] == latest.version and gate.iloc[0]["gate_rows"] == latest.gate_rows
     assert f"eval rows of {latest.eval_start} .. {latest.eval_end}" in out["stdout"]
 
 
