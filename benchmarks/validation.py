@@ -72,11 +72,14 @@ def make_data(spark, partitions: int, rows: int):
 def hand_written_aggregation(df, exact_distinct: bool = True):
     """The same metrics, written by hand as one grouped aggregation (no verdicts, no profile).
 
-    exact_distinct=True: uniqueness as count vs countDistinct (exact, what the verdict needs);
-    False: approx_count_distinct instead (not the same metric: the single-pass floor)."""
+    exact_distinct=True: exact metrics, as the verdicts need them: uniqueness as count vs
+    countDistinct, the exact median(). (With percentile_approx next to countDistinct, Spark's
+    distinct-aggregation plan keeps a quantile sketch per distinct value: ~15x slower.)
+    False: approx_count_distinct and percentile_approx (not the same metrics: the single-pass floor)."""
     from pyspark.sql import functions as F
 
     distinct = F.countDistinct("order_id") if exact_distinct else F.approx_count_distinct("order_id")
+    median = F.median("amount") if exact_distinct else F.percentile_approx("amount", 0.5, 10000)
     return df.groupBy("ds").agg(
         F.count(F.lit(1)).alias("rows"),
         F.count(F.when(F.col("order_id").isNull(), 1)).alias("order_id_nulls"),
@@ -86,7 +89,7 @@ def hand_written_aggregation(df, exact_distinct: bool = True):
         F.approx_count_distinct("region").alias("region_distinct"),
         F.count(F.when((F.col("amount") < 0) | (F.col("amount") > 1000), 1)).alias("amount_out"),
         F.avg("amount").alias("amount_mean"),
-        F.percentile_approx("amount", 0.5, 10000).alias("amount_median"),
+        median.alias("amount_median"),
         F.stddev_samp("amount").alias("amount_std"),
         F.count(F.when(F.col("discount").isNull() | F.isnan("discount"), 1)).alias("discount_nulls"),
         F.count(F.when((F.col("discount") < 0) | (F.col("discount") > 0.5), 1)).alias("discount_out"),
@@ -174,8 +177,8 @@ def main() -> None:
     assert all(s == "valid" for s in report.statuses.values()), report.alerts[:3]
     eval_s, evaluation = timed("engine: evaluation only (verdicts + profile, no writes)", evaluate, spark, df, suite, dates)
     noprof_s, _ = timed("engine: evaluation only, no profile", evaluate, spark, df, suite, dates, profile=False)
-    hand_s, _ = timed("(b) one hand-written grouped aggregation (exact countDistinct)", hand_written_aggregation, df)
-    floor_s, _ = timed("(b') the same with approx_count_distinct (single-pass floor)", hand_written_aggregation, df,
+    hand_s, _ = timed("(b) one hand-written grouped aggregation (exact metrics)", hand_written_aggregation, df)
+    floor_s, _ = timed("(b') the same with approximate distinct and median (floor)", hand_written_aggregation, df,
                        exact_distinct=False)
     gx_s = None
     if not args.skip_gx:
