@@ -219,6 +219,13 @@ def test_artifacts_native_formats_and_metadata(spark, tmp_path):
     assert meta["categories"] == {"city": ["a", "b", "c"]} and xgb.params["max_depth"] in (2, 3)
     assert type(model).__name__ == "XGBClassifier"
 
+    # Re-training the same rows gives the same model, byte for byte (rows are put in a fixed
+    # order before fitting; random_state defaults to 0); the re-run replaces the version.
+    models = list(cfg.models.values())
+    train_models(spark, cfg, models, day(13), "art-again", sets, "val-1")
+    again = registry.entries(spark, cfg, "xgb")
+    assert len(again) == 1 and again[0].sha256 == xgb.sha256 and again[0].run_id == "art-again"
+
 
 def test_one_spark_job_trains_every_pair(spark, tmp_path):
     cfg = make_project(tmp_path, [model_yaml(f"m{i}", segment_by="region", features=["x"]) for i in range(4)])

@@ -117,9 +117,11 @@ def _categories(pdf: pd.DataFrame, features: list[str], feature_types: dict[str,
 
 
 def make_estimator(spec: EstimatorSpec, params: dict[str, Any], feature_types: dict[str, str], features: list[str]):
-    """An unfitted estimator; with string features, XGBoost uses its native categoricals and
-    scikit-learn estimators get a one-hot encoder in front (a Pipeline)."""
+    """An unfitted estimator (random_state 0 unless set); with string features, XGBoost uses
+    its native categoricals and scikit-learn estimators get a one-hot encoder in front."""
     est = spec.factory(**params)
+    if "random_state" in est.get_params() and "random_state" not in params and est.get_params()["random_state"] is None:
+        est.set_params(random_state=0)  # reproducible: the same rows give the same model
     cats = [n for n in features if feature_types[n] == CATEGORICAL]
     if not cats:
         return est
@@ -220,26 +222,27 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
     X_train, y_train, X_eval, y_eval = X[is_train], y[is_train], X[~is_train], y[~is_train]
 
     # Grid search: every point is fit on the train split and scored on the latest eval window.
-    best: tuple[float, dict[str, Any], Any] | None = None
+    best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
     errors: list[str] = []
     for params in grid_points(model):
         try:
             est = make_estimator(spec, params, plan.feature_types, model.features).fit(X_train, y_train)
-            value = M.score(model.metric, y_eval, predict_scores(est, model.task, X_eval))
+            pred = predict_scores(est, model.task, X_eval)
+            value = M.score(model.metric, y_eval, pred)
         except Exception as e:
             errors.append(f"{_short(params)}: {type(e).__name__}: {e}")
             out.grid.append({"params": params, "value": None, "error": f"{type(e).__name__}: {e}"})
             continue
         out.grid.append({"params": params, "value": value})
         if best is None or M.better(value, best[0], higher):
-            best = (value, params, est)
+            best = (value, params, est, pred)
     if best is None:
         raise PairFailure(f"no grid point could be fit: {errors[0]}")
-    value, params, selected = best
+    value, params, selected, eval_pred = best
     if value != value:
         raise PairFailure(f"{model.metric} on the eval window is undefined (NaN) for every grid point")
     out.params = params
-    out.eval_metrics = M.score_all(model.task, y_eval, predict_scores(selected, model.task, X_eval))
+    out.eval_metrics = M.score_all(model.task, y_eval, eval_pred)
     out.metric_value = out.eval_metrics[model.metric]
 
     final = selected
@@ -252,8 +255,7 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
         out.champion_version = champion.version
         days = pdf["day"].to_numpy()[~is_train] if "day" in pdf.columns else None
         try:
-            compare_with_champion(champion, plan, pdf[~is_train], y_eval, days,
-                                  predict_scores(selected, model.task, X_eval), out)
+            compare_with_champion(champion, plan, pdf[~is_train], y_eval, days, eval_pred, out)
         except Exception as e:
             out.champion_reason = f"{type(e).__name__}: {e}" if not isinstance(e, PairFailure) else str(e)
 

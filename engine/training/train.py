@@ -143,6 +143,8 @@ def _trainer(plans: dict[str, ModelPlan], pair_ids: dict[int, tuple[str, str]],
         model_id, segment = pair_ids[int(pdf["_pair"].iat[0])]
         plan = plans[model_id]
         try:
+            # Rows arrive in shuffle order; sort them so the same rows always give the same model.
+            pdf = pdf.sort_values(["_day", "_key"], kind="stable")
             data = {"split": pdf["_split"].to_numpy(), "label": pdf["label"].to_numpy(), "day": pdf["_day"].to_numpy()}
             for name in plan.model.features:
                 data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
@@ -178,7 +180,7 @@ def run_job(spark, cfg: Config, plans: dict[str, ModelPlan], sets: TrainingSetsR
     df = read_training_set(spark, cfg, plans, sets.version)
     df = df.select(
         F.element_at(pair_of, F.concat_ws("\x00", "model_id", "segment")).cast("int").alias("_pair"),
-        F.col("split").alias("_split"), F.unix_date("ds").alias("_day"), "label",
+        F.col("split").alias("_split"), F.unix_date("ds").alias("_day"), F.xxhash64("row_key").alias("_key"), "label",
         *[(F.col("categories") if kind == CATEGORICAL else F.col("features"))[name].alias(col)
           for (name, kind), col in columns.items()],
     )
@@ -254,19 +256,20 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
         decision = G.decide(model, r.status == "trained", r.reason, r.metric_value, r.champion_version,
                             r.champion_value, r.champion_reason, gate=gate, compared=r.gate_value,
                             basis=r.gate_basis)
-        lin = plan.lineage
+        lin, window = plan.lineage, sets.models[r.model_id].window
         new = registry.RegistryEntry(
             model_id=r.model_id, segment=r.segment, version=version, run_id=run_id, logical_date=logical_date,
             status=decision.status, reason=decision.reason, estimator=model.estimator, task=model.task,
             metric=model.metric, metric_value=_num(r.metric_value), train_value=_num(r.train_value),
             champion_version=r.champion_version, champion_value=_num(r.champion_value),
-            gate_value=_num(r.gate_value), gate_rows=r.gate_rows or None, train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
+            gate_value=_num(r.gate_value), gate_rows=r.gate_rows or None,
+            train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
             artifact_uri=r.artifact_uri, sha256=r.sha256,
             training_sets_path=sets.path, training_sets_version=sets.version,
             feature_set=lin["feature_set"], feature_table=lin["feature_table"], feature_version=lin["feature_version"],
             validation_run_id=validation_run_id,
-            train_start=sets.models[r.model_id].window.train_start, train_end=sets.models[r.model_id].window.train_end,
-            eval_start=sets.models[r.model_id].window.eval_start, eval_end=sets.models[r.model_id].window.eval_end,
+            train_start=window.train_start, train_end=window.train_end,
+            eval_start=window.eval_start, eval_end=window.eval_end,
             excluded_days=list(sets.models[r.model_id].excluded_days), n_train=r.n_train, n_eval=r.n_eval,
             refit=model.refit, trained_at=r.trained_at, updated_at=now,
         )
