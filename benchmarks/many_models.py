@@ -76,6 +76,43 @@ def write_features(spark, cfg, segments: int, rows: int, days: int) -> None:
     tables.write(spark, df, cfg.table("features/bench"), partition_by=["ds"])
 
 
+def _calibration_fits(_) -> float:
+    """ms per fit_pair of a fixed synthetic pair (5000 rows, XGBoost 50 trees), in this process."""
+    import numpy as np
+    import pandas as pd
+
+    from engine.config import ModelConfig
+    from engine.training.estimators import get_estimator
+    from engine.training.fit import ModelPlan, fit_pair
+
+    m = ModelConfig(model_id="cal", feature_set="b", features=[f"f{i}" for i in range(4)], label="y",
+                    task="classification", estimator="xgboost.XGBClassifier",
+                    params={"n_estimators": 50, "max_depth": 4}, train_window_days=10, eval_window_days=2,
+                    metric="auc", refit=False)
+    plan = ModelPlan(m, get_estimator(m.estimator), {f"f{i}": "numeric" for i in range(4)}, "v0", "cal",
+                     START, tempfile.mkdtemp(prefix="retrain-cal-"), {})
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({f"f{i}": rng.random(5000) for i in range(4)})
+    pdf["label"] = (pdf.f0 + rng.random(5000) > 1).astype(float)
+    pdf["split"] = np.where(np.arange(5000) < 4000, "train", "eval")
+    fit_pair(pdf, "s", plan, None)
+    t = time.perf_counter()
+    for _ in range(20):
+        fit_pair(pdf, "s", plan, None)
+    shutil.rmtree(plan.artifact_root, ignore_errors=True)
+    return 1000 * (time.perf_counter() - t) / 20
+
+
+def available_speedup(spark, cores: int) -> tuple[float, float, float]:
+    """What `cores` concurrent Python workers get right now: the same fits in 1 task, then in
+    `cores` tasks at once. Returns (ms alone, ms each when concurrent, speedup)."""
+    sc = spark.sparkContext
+    alone = sc.parallelize([0], 1).map(_calibration_fits).collect()[0]
+    together = sc.parallelize(range(cores), cores).map(_calibration_fits).collect()
+    each = sum(together) / len(together)
+    return alone, each, cores * alone / each
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=int, default=4)
@@ -155,6 +192,8 @@ def main() -> None:
             loop_times.append(time.perf_counter() - t)
         t_engine, t_loop = min(engine_times), min(loop_times)
 
+        cal_alone, cal_each, speedup = available_speedup(spark, cores)
+
         # Breakdown: the Spark job alone (no registry), and the fit time measured inside it.
         job_plans = {k: ModelPlan(**{**p.__dict__, "artifact_root": cfg.table("artifacts_job")}) for k, p in plans.items()}
         t = time.perf_counter()
@@ -177,6 +216,9 @@ def main() -> None:
         print("load average (1/5/15 min) at the end: " + " ".join(f"{x:.1f}" for x in os.getloadavg())
               + "  (anything else running inflates the engine more than the loop)")
         print(f"ratio engine / ideal: {t_engine / ideal:.2f}")
+        print(f"calibration: a fixed fit takes {cal_alone:.0f} ms in one task, {cal_each:.0f} ms in each of {cores} "
+              f"tasks at once: the machine gives a parallel speedup of {speedup:.2f} now ({cores} = idle); "
+              f"engine / (loop / that speedup) = {t_engine / (t_loop / speedup):.2f}")
         print(f"overhead per pair: {1000 * (t_engine - ideal) / pairs:.1f} ms wall "
               f"({1000 * (t_engine * cores - t_loop) / pairs:.1f} ms of core time)")
     finally:
