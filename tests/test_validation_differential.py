@@ -115,6 +115,8 @@ def make_expectations(rng: random.Random, rows: list[tuple], rounds: int = 1) ->
                 subset += [rng.choice([1, 2.5, 0.0])]
             add("expect_column_values_to_be_in_set", column=c, value_set=subset, **_mostly(rng))
             add("expect_column_values_to_not_be_in_set", column=c, value_set=subset, **_mostly(rng))
+        add("expect_column_values_to_be_in_set", column=rng.choice(["s", "f"]), value_set=[], **_mostly(rng))
+        add("expect_column_values_to_not_be_in_set", column=rng.choice(["s", "i"]), value_set=[], **_mostly(rng))
         for c in ["f", "i", "l", "s", "d", "e"]:
             add("expect_column_values_to_be_unique", column=c, **_mostly(rng))
         for regex in ["^a", "b$", "^[ab]+$", r"\d", "^$", r"\.", "(?i)^B", r"a\\b", "'"]:
