@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import logging
-import os
 import shutil
 import sys
 from contextlib import contextmanager
@@ -17,7 +16,6 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from engine.errors import ConfigError, DataQualityBlocked, LockError, RetrainError, UsageError
 

@@ -19,11 +19,11 @@ from typing import Callable, Iterator
 from engine import features as feature_map
 from engine.config import Config
 from engine.errors import UsageError
+from engine.lock import lakehouse_lock
 from engine.observability import (
     ModelOutcome,
     RunSummary,
     StageRecord,
-    ValidationFailure,
     new_run_id,
     processed_dates,
     utcnow,
@@ -128,10 +128,8 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
 
 
 def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | None:
-    try:
-        from engine.validation import validate_partitions
-    except ImportError:  # validation package not installed in this build
-        return None
+    from engine.validation import validate_partitions
+
     with run.stage("validation") as record:
         if not computed:
             record.status = "skipped"
@@ -160,17 +158,12 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
         return
     from engine.training import train_models
     from engine.training_sets import build_training_sets
+    from engine.validation import quarantined_dates
 
-    excluded = {}
-    try:
-        from engine.validation import quarantined_dates
-
-        excluded = {name: quarantined_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
-    except ImportError:
-        pass
+    excluded = {name: quarantined_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
     with run.stage("training_sets") as record:
         sets = build_training_sets(run.spark, run.cfg, due, logical_date, run.summary.run_id, excluded)
-        record.rows_out = int(sum(getattr(sets, "rows", {}).values())) if isinstance(getattr(sets, "rows", None), dict) else None
+        record.rows_out = sum(sets.rows.values())
         for model_id, reason in sets.skipped.items():
             run.summary.models.append(ModelOutcome(model_id, "*", "skipped", reason=reason))
             run.summary.notes.append(f"{model_id} not retrained: {reason}")
@@ -187,10 +180,8 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
 
 
 def _export_metrics(cfg: Config, summary: RunSummary) -> None:
-    try:
-        from engine.metrics import export_metrics
-    except ImportError:
-        return
+    from engine.metrics import export_metrics
+
     settings = cfg.project.metrics
     path = cfg.lakehouse_file(settings.textfile) if settings.textfile else None
     try:
@@ -200,17 +191,6 @@ def _export_metrics(cfg: Config, summary: RunSummary) -> None:
 
 
 # --------------------------------------------------------------------------- entry points
-
-
-@contextmanager
-def _lock(cfg: Config, owner: str):
-    try:
-        from engine.lock import lakehouse_lock
-    except ImportError:
-        yield
-        return
-    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
-        yield
 
 
 def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = False,
@@ -223,7 +203,7 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
     """
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
-    with _lock(cfg, owner):
+    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         done = processed_dates(spark, cfg.table("runs"))
         if logical_date in done and not force:
             log.info("%s already processed; nothing to do (use --force to recompute)", logical_date)
@@ -242,7 +222,7 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     if end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
     owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
-    with _lock(cfg, owner):
+    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         dates = {}
         for name, fs in cfg.feature_sets.items():
             dates[name] = [d for d in feature_map.source_dates(spark, cfg, fs.source) if start <= d <= end]
@@ -278,4 +258,4 @@ def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     return run_.summary
 
 
-__all__ = ["run", "run_date", "backfill", "validate", "latest_complete_day", "ValidationFailure"]
+__all__ = ["run", "run_date", "backfill", "validate", "latest_complete_day"]

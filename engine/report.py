@@ -81,10 +81,8 @@ def render_status(console: Console, spark, cfg: Config, limit: int) -> None:
 
 
 def _render_partitions(console: Console, spark, cfg: Config) -> None:
-    try:
-        from engine.validation import partition_statuses
-    except ImportError:
-        return
+    from engine.validation import partition_statuses
+
     statuses = partition_statuses(spark, cfg)
     bad = [s for s in statuses if s.status == "quarantined"]
     console.print(f"\n[bold]partitions[/bold]: {len(statuses)} checked, {len(bad)} quarantined")
@@ -108,10 +106,8 @@ def _render_alerts(console: Console, cfg: Config, run_id: str | None) -> None:
 
 
 def _render_champions(console: Console, spark, cfg: Config) -> None:
-    try:
-        from engine.registry import champions
-    except ImportError:
-        return
+    from engine.registry import champions
+
     entries = champions(spark, cfg)
     if not entries:
         console.print("\nno champions yet")

@@ -1,7 +1,6 @@
 """The pipeline's golden signals, read back over HTTP from a real Pushgateway, and the lock."""
 import datetime as dt
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
