@@ -167,13 +167,16 @@ def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="e.g. feat
             reason: str = typer.Option(..., help="why it is safe to use")) -> None:
     """Mark a quarantined partition valid (recorded with who, when and why)."""
     from engine.config import load_config
-    from engine.validation import release_partition
+    from engine.validation import ReleaseError, release_partition
 
     with _exit_codes():
         day = _date(ds, "--ds")
         cfg = load_config(conf)
         spark = _session(cfg)
-        status = release_partition(spark, cfg, table, day, reason, getpass.getuser())
+        try:
+            status = release_partition(spark, cfg, table, day, reason, getpass.getuser())
+        except ReleaseError as e:  # unknown table, or a partition that is not quarantined
+            raise UsageError(str(e)) from e
         out.print(f"released {table} ds={day}: {status.status} ({reason})", highlight=False)
     raise typer.Exit(EXIT_OK)
 

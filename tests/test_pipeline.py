@@ -151,3 +151,26 @@ def test_nightly_job_parser_matches_the_cli():
     from jobs.nightly import main
 
     assert main(["--conf", "conf", "--date", "not-a-date"]) == 2
+
+
+def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
+    from engine.demo import read_faults
+    from engine.validation import partition_statuses
+
+    shutil.copytree(REPO / "expectations", cfg.root.parent / "expectations")
+    pipeline.run(spark, cfg, END, progress=None)
+    fault = read_faults(cfg.lakehouse)[0]
+    result = runner.invoke(app, ["validate", "--conf", str(cfg.root), "--date", fault.ds])
+    assert result.exit_code == 3, result.output  # blocked: the fault day fails again
+    assert f"features/orders ds={fault.ds} column {fault.column}" in result.output
+
+    result = runner.invoke(app, ["release", "--conf", str(cfg.root), "--table", "features/orders",
+                                 "--ds", fault.ds, "--reason", "upstream confirmed the nulls"])
+    assert result.exit_code == 0, result.output
+    status = {(s.table, s.ds.isoformat()): s for s in partition_statuses(spark, cfg)}[("features/orders", fault.ds)]
+    assert status.status == "valid" and status.release_reason == "upstream confirmed the nulls"
+    assert status.released_by
+
+    result = runner.invoke(app, ["release", "--conf", str(cfg.root), "--table", "features/orders",
+                                 "--ds", "2026-10-18", "--reason", "x"])  # a clean day
+    assert result.exit_code == 2 and "ds=2026-10-18 is valid, not quarantined" in result.output
