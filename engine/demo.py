@@ -53,8 +53,10 @@ def _orders_for_day(rng: np.random.Generator, day: dt.date, t: float, n_customer
     discount = np.round(np.where(rng.random(n) < 0.3, rng.uniform(0.05, 0.5, size=n), 0.0), 3)
     distance = np.round(np.clip(rng.lognormal(1.3, 0.6, size=n), 0.3, 25.0), 2)
     load = np.clip(rng.beta(2 + 2 * t, 3, size=n) + (0.1 if weekend else 0.0), 0.0, 1.0)
-    promised = (20 + np.minimum(40, np.round(distance * 2.0))).astype(np.int32)
     base = np.array([REGION_BASE_MINUTES[r] for r in region])
+    # The promise knows the region and the distance, not the courier load or the rush hour:
+    # about a quarter of orders are late at the start, 40% by the end (drift).
+    promised = np.clip(np.round(base + 13 + 1.8 * distance), 20, 60).astype(np.int32)
     hour = seconds // 3600
     rush = ((hour >= 18) & (hour <= 20)).astype(float)
     minutes = base + 1.6 * distance + 14 * load + 6 * rush + 0.4 * items + rng.normal(0, 4, size=n)

@@ -289,9 +289,11 @@ def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.
     champ_pred = predict_scores(cmodel, model.task, X)
     lineage = meta.get("lineage") or {}
     fit_end = lineage.get("eval_end" if meta.get("refit") else "train_end")
+    why = "no unseen rows to compare on"
     if days is not None and fit_end:
         unseen = days > (dt.date.fromisoformat(fit_end) - EPOCH).days
         if unseen.any():
+            why = f"{model.metric} is undefined on the {int(unseen.sum())} unseen rows"
             new_value = M.score(model.metric, y_eval[unseen], new_pred[unseen])
             champ_value = M.score(model.metric, y_eval[unseen], champ_pred[unseen])
             if new_value == new_value and champ_value == champ_value:
@@ -302,7 +304,7 @@ def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.
     out.champion_value = M.score(model.metric, y_eval, champ_pred)
     out.gate_rows = len(y_eval)
     out.gate_basis = (f"all {len(y_eval)} eval rows (the champion was trained on "
-                      f"{'them' if fit_end else 'an unknown window'}; no unseen rows to compare on)")
+                      f"{'them' if fit_end else 'an unknown window'}; {why})")
 
 
 EPOCH = dt.date(1970, 1, 1)
