@@ -233,26 +233,17 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
 
 def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
     """Validation alone, for the computed feature partitions in [start, end]."""
-    from engine.validation import validate_partitions
-
     if end < start:
         raise UsageError(f"validate: --end {end} is before --start {start}")
+    computed = {}
+    for name, fs in cfg.feature_sets.items():
+        dates = [d for d in feature_map.computed_dates(spark, cfg, fs) if start <= d <= end]
+        if dates:
+            computed[name] = dates
+    if not computed:
+        raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
     run_ = Run(spark, cfg, end, progress)
-    with run_.stage("validation") as record:
-        checked = 0
-        for name, fs in cfg.feature_sets.items():
-            dates = [d for d in feature_map.computed_dates(spark, cfg, fs) if start <= d <= end]
-            if not dates:
-                continue
-            report = validate_partitions(spark, cfg, name, dates, run_.summary.run_id)
-            bad = sorted(d for d, s in report.statuses.items() if s == "quarantined")
-            if bad:
-                run_.summary.quarantined[report.table] = bad
-            run_.summary.validation_failures.extend(report.alerts)
-            checked += len(dates)
-        if not checked:
-            raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
-        record.rows_in = checked
+    _validation_stage(run_, computed)
     run_.summary.status = "blocked" if run_.summary.quarantined else "success"
     run_.summary.ended_at = utcnow()
     return run_.summary
