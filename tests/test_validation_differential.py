@@ -165,7 +165,7 @@ def _same(a, b, path="") -> list[str]:
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
-def run_differential(spark, seed: int, big: bool = False) -> tuple[int, set[str]]:
+def run_differential(spark, seed: int, big: bool = False) -> tuple[int, set[str], int]:
     rng = random.Random(seed)
     rows, dates = make_rows(rng, big)
     exps = make_expectations(rng, rows)
@@ -188,12 +188,12 @@ def run_differential(spark, seed: int, big: bool = False) -> tuple[int, set[str]
             if diffs:
                 mismatches.append(f"ds={d} #{check.index} {check.type} {check.kwargs}: " + "; ".join(diffs))
     assert not mismatches, f"{len(mismatches)} differences from GX:\n" + "\n".join(mismatches[:30])
-    return len(suite.checks), types
+    return len(suite.checks), types, got.jobs
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_engine_equals_gx_on_random_partitions(spark, seed):
-    n, types = run_differential(spark, seed)
+    n, types, jobs = run_differential(spark, seed)
     assert n > 75
     # every natively supported type was compared (none silently went to GX)
     assert types == set(supported_types())
@@ -202,8 +202,9 @@ def test_engine_equals_gx_on_random_partitions(spark, seed):
 def test_engine_equals_gx_with_a_partition_beyond_exact_percentiles(spark):
     """24 000 rows in one partition: percentile_approx is approximate there, so the exact
     median comes from the value window around it."""
-    _, types = run_differential(spark, 7, big=True)
+    _, types, jobs = run_differential(spark, 7, big=True)
     assert "expect_column_median_to_be_between" in types
+    assert jobs == 3  # aggregation, value counts, median window: the sketch's bracket held
 
 
 def test_exact_median_fallback_when_the_window_misses(spark, monkeypatch):

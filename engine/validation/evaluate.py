@@ -3,18 +3,18 @@
 Fast path — one grouped aggregation per table (`groupBy(ds)`, one Spark job) computes every
 metric the natively supported expectations need plus the per-column profile: row and null
 counts, unexpected counts per expectation (values out of range / set, regex misses, ...),
-min/max/mean/stddev, approximate quantiles, approximate top values. Every aggregate keeps a
-bounded buffer per (ds, column), so a partition larger than an executor's memory streams.
-From the few aggregated rows, the driver asks **GX's own expectation classes** for the
-verdict (`Expectation._validate(metrics)`), so success, `mostly`, strict bounds, empty
-partitions and the result / observed_value formats are GX's by construction; the engine
-only has to compute each metric the way GX's pandas metric providers do (nulls and NaN are
-both missing, as GX pandas sees Spark's rows).
+min/max/mean/stddev, quantile sketches (KLL), approximate distinct counts and top values.
+Every aggregate keeps a bounded buffer per (ds, column), so a partition larger than an
+executor's memory streams. From the few aggregated rows, the driver asks **GX's own
+expectation classes** for the verdict (`Expectation._validate(metrics)`), so success,
+`mostly`, strict bounds, empty partitions and the result / observed_value formats are GX's
+by construction; the engine only has to compute each metric the way GX's pandas metric
+providers do (nulls and NaN are both missing, as GX pandas sees Spark's rows).
 
-Exact distinct counts and duplicate counts (to_be_unique, unique_value_count, proportion of
-unique values) and the exact median need value-level counts: one more job, only when the
-suite has such expectations — a shuffle aggregation (spills to disk), never a collect of rows;
-for the median only the values in a narrow window around the approximate median are counted.
+Exact distinct and duplicate counts (to_be_unique, unique_value_count, proportion of unique
+values) need value-level counts: one more job, a shuffle aggregation over (ds, column, value)
+that spills to disk, only when the suite has such expectations. An exact median needs one
+more small job: the values in a narrow window around the sketch's median are counted.
 
 Anything else — other expectation types, other column types, row conditions, Python-only
 regex syntax — runs through GX itself: the pandas engine inside `groupBy(ds).applyInPandas`,
@@ -37,9 +37,13 @@ from engine.validation.suites import Check, Suite
 log = logging.getLogger("retrain.validation")
 
 PROFILE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-MEDIAN_WINDOW = 5e-4  # approximate quantiles 0.5 ± this bracket the exact median
-MEDIAN_ACCURACY = 10000  # percentile_approx relative error 1e-4 < MEDIAN_WINDOW
-PROFILE_ACCURACY = 1000
+# Quantiles come from DataSketches KLL sketches (kll_sketch_agg_double, Spark >= 4.1): bounded
+# memory, much cheaper per row than percentile_approx. Profile quantiles are estimates
+# (k=200: ~1.3% rank error); for an exact median the sketch (k=4096: ~0.07% rank error) only
+# brackets it: the values ranked 0.5 ± MEDIAN_WINDOW are counted exactly in a second pass.
+PROFILE_SKETCH_K = 200
+MEDIAN_SKETCH_K = 4096
+MEDIAN_WINDOW = 2e-3
 TOP_K = 5
 RESULT_FORMAT = {"result_format": "BASIC"}
 
@@ -156,7 +160,7 @@ class Plan:
     def __init__(self, kinds: dict[str, str]):
         self.kinds = kinds
         self.exprs: dict[tuple, str] = {}
-        self.percentiles: dict[str, set[float]] = {}
+        self.percentiles: dict[str, set[float]] = {}  # column -> quantile ranks (from a KLL sketch)
         self.distinct: set[str] = set()  # columns needing exact distinct / duplicate counts
         self.median: set[str] = set()  # columns needing the exact median
 
@@ -167,6 +171,11 @@ class Plan:
     def present(self, c: str) -> str:
         return f"(NOT {self.missing(c)})"
 
+    def value(self, c: str) -> str:
+        """The column with missing values as NULL (aggregates skip NULLs by themselves, so only
+        NaN needs a guard: cheaper than a CASE on every row)."""
+        return f"nanvl({q(c)}, NULL)" if self.kinds[c] == "float" else q(c)
+
     def add(self, key: tuple, expr: str) -> tuple:
         self.exprs.setdefault(key, expr)
         return key
@@ -176,11 +185,11 @@ class Plan:
         return self.add(("rows",), "count(1)")
 
     def nulls(self, c: str) -> tuple:
-        return self.add(("missing", c), f"count(CASE WHEN {self.missing(c)} THEN 1 END)")
+        return self.add(("missing", c), f"count(1) - count({self.value(c)})")
 
     def stat(self, name: str, c: str) -> tuple:
         fn = {"min": "min", "max": "max", "mean": "avg", "std": "stddev_samp"}[name]
-        return self.add((name, c), f"{fn}(CASE WHEN {self.present(c)} THEN {q(c)} END)")
+        return self.add((name, c), f"{fn}({self.value(c)})")
 
     def quantiles(self, c: str, ps: Iterable[float]) -> None:
         self.percentiles.setdefault(c, set()).update(ps)
@@ -559,9 +568,12 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
     exprs = [F.expr(plan.exprs[k]).alias(f"m{i}") for i, k in enumerate(keys)]
     for j, c in enumerate(pct_cols):
         ps = ", ".join(sql_lit(float(p)) for p in sorted(plan.percentiles[c]))
-        acc = MEDIAN_ACCURACY if c in plan.median else PROFILE_ACCURACY
-        exprs.append(F.expr(f"percentile_approx(CASE WHEN {plan.present(c)} THEN {q(c)} END, array({ps}), {acc})")
-                     .alias(f"q{j}"))
+        k = MEDIAN_SKETCH_K if c in plan.median else PROFILE_SKETCH_K
+        value = plan.value(c)
+        exprs.append(F.expr(
+            f"CASE WHEN count({value}) > 0 THEN kll_sketch_get_quantile_double("
+            f"kll_sketch_agg_double(CAST({value} AS DOUBLE), {k}), array({ps})) END"
+        ).alias(f"q{j}"))
     rows = part.groupBy("ds").agg(*exprs).collect() if dates else []
     jobs += 1
     for row in rows:
@@ -572,9 +584,11 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
                 values[("pct", c)] = dict(zip(sorted(plan.percentiles[c]), qs))
         metrics[row["ds"]] = PartitionMetrics(columns, values)
 
-    # ---- job 2: value counts (exact distinct / duplicates, median windows)
-    if plan.distinct or plan.median:
-        jobs += _value_counts(spark, part, plan, metrics)
+    # ---- job 2: exact distinct / duplicate counts; job 3: exact medians
+    if plan.distinct:
+        jobs += _value_counts(part, plan, metrics)
+    if plan.median:
+        jobs += _medians(part, plan, metrics)
 
     # ---- verdicts from GX's own expectation classes
     outcomes: dict[dt.date, dict[int, CheckOutcome]] = {d: {} for d in dates}
@@ -610,86 +624,95 @@ def _verdict(check: Check, gx_metrics: dict[str, Any], ds: dt.date) -> CheckOutc
     return CheckOutcome(check.index, ds, bool(out.get("success")), jsonable(out.get("result") or {}), None, "native")
 
 
-def _value_counts(spark, part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
-    """Exact distinct counts, duplicate row counts and medians from value-level counts.
+def _value_counts(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
+    """Exact distinct counts and duplicate row counts (values appearing more than once).
 
-    One shuffle aggregation: rows are exploded into (column, kind, value) elements — every
-    present value of a distinct-count column; for a median column only values inside the
-    window [q(0.5-w), q(0.5+w)] of its partition (plus one count of the values below it) —
-    then counted per value and again per column. Only per-column totals and the window's
-    value counts reach the driver."""
+    One shuffle aggregation over (ds, column, value) — present values of every column that
+    needs them, exploded into one stream — then per (ds, column); hash aggregation spills to
+    disk, so a partition larger than memory is fine. Only per-column totals reach the driver."""
     from pyspark.sql import functions as F
-
-    def element(c: str, k: str, v: str) -> str:
-        return f"named_struct('c', {sql_lit(c)}, 'k', '{k}', 'v', CAST({v} AS STRING))"
 
     elements = []
     for c in sorted(plan.distinct):
         col = q(c)
         if plan.kinds[c] == "float":  # -0.0 and 0.0 are one value for pandas
             col = f"CASE WHEN {col} = 0 THEN CAST(0.0 AS DOUBLE) ELSE CAST({col} AS DOUBLE) END"
-        elements.append(f"CASE WHEN {plan.present(c)} THEN {element(c, 'd', col)} END")
-    windows: dict[tuple[dt.date, str], tuple[Any, Any]] = {}
+        elements.append(f"CASE WHEN {plan.present(c)} THEN named_struct('c', {sql_lit(c)}, 'v', CAST({col} AS STRING)) END")
+    exploded = (part.select("ds", F.explode(F.expr(f"array({', '.join(elements)})")).alias("e"))
+                .where(F.col("e").isNotNull())
+                .select("ds", F.col("e.c").alias("c"), F.col("e.v").alias("v")))
+    per_value = exploded.groupBy("ds", "c", "v").agg(F.count(F.lit(1)).alias("n"))
+    totals = per_value.groupBy("ds", "c").agg(
+        F.count(F.lit(1)).alias("values"),
+        F.sum(F.when(F.col("n") > 1, F.col("n")).otherwise(0)).alias("dup_rows"),
+    ).collect()
+    for r in totals:
+        m = metrics[r["ds"]]
+        m.values[("distinct", r["c"])] = int(r["values"])
+        m.values[("dup_rows", r["c"])] = int(r["dup_rows"])
+    return 1
+
+
+def _medians(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
+    """Exact medians, as pandas computes them, without sorting a partition.
+
+    The sketch gave lo = q(0.5 - w) and hi = q(0.5 + w) per partition. One grouped
+    aggregation counts the values below lo, equal to lo and equal to hi, and collects the
+    values strictly between (about 2w of the partition: bounded); the middle ranks are then
+    read off on the driver. If the sketch missed (it holds w.h.p.), Spark's exact
+    percentile computes that median instead."""
+    from pyspark.sql import functions as F
+
+    exprs, windows = [], []
     for c in sorted(plan.median):
         lo_cases, hi_cases = [], []
         for d, m in metrics.items():
             qs = m.get(("pct", c))
-            if not qs:
-                continue
-            lo, hi = qs[0.5 - MEDIAN_WINDOW], qs[0.5 + MEDIAN_WINDOW]
-            windows[(d, c)] = (lo, hi)
-            lo_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(lo)}")
-            hi_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(hi)}")
+            if qs:
+                lo_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(float(qs[0.5 - MEDIAN_WINDOW]))}")
+                hi_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(float(qs[0.5 + MEDIAN_WINDOW]))}")
         if not lo_cases:
             continue
-        lo_expr = f"(CASE ds {' '.join(lo_cases)} END)"
-        hi_expr = f"(CASE ds {' '.join(hi_cases)} END)"
-        elements.append(
-            f"CASE WHEN {plan.present(c)} AND {q(c)} < {lo_expr} THEN {element(c, 'b', 'NULL')} "
-            f"WHEN {plan.present(c)} AND {q(c)} <= {hi_expr} THEN {element(c, 'w', q(c))} END")
-    if not elements:
+        j = len(windows)
+        windows.append(c)
+        x, present = f"CAST({q(c)} AS DOUBLE)", plan.present(c)
+        lo, hi = f"(CASE ds {' '.join(lo_cases)} END)", f"(CASE ds {' '.join(hi_cases)} END)"
+        exprs += [
+            F.expr(f"first({lo})").alias(f"lo{j}"),
+            F.expr(f"first({hi})").alias(f"hi{j}"),
+            F.expr(f"count(CASE WHEN {present} AND {x} < {lo} THEN 1 END)").alias(f"below{j}"),
+            F.expr(f"count(CASE WHEN {present} AND {x} = {lo} THEN 1 END)").alias(f"at_lo{j}"),
+            F.expr(f"count(CASE WHEN {present} AND {x} = {hi} THEN 1 END)").alias(f"at_hi{j}"),
+            F.expr(f"collect_list(CASE WHEN {present} AND {x} > {lo} AND {x} < {hi} THEN {x} END)").alias(f"in{j}"),
+        ]
+    if not exprs:
         return 0
-    exploded = (part.select("ds", F.explode(F.expr(f"array({', '.join(elements)})")).alias("e"))
-                .where(F.col("e").isNotNull())
-                .select("ds", F.col("e.c").alias("c"), F.col("e.k").alias("k"), F.col("e.v").alias("v")))
-    per_value = exploded.groupBy("ds", "c", "k", "v").agg(F.count(F.lit(1)).alias("n"))
-    totals = per_value.groupBy("ds", "c", "k").agg(
-        F.count(F.lit(1)).alias("values"),
-        F.sum("n").alias("rows"),
-        F.sum(F.when(F.col("n") > 1, F.col("n")).otherwise(0)).alias("dup_rows"),
-        F.collect_list(F.when(F.col("k") == "w", F.struct("v", "n"))).alias("window"),
-    ).collect()
-    found: dict[tuple[dt.date, str], dict[str, Any]] = {}
-    for r in totals:
-        m = metrics[r["ds"]]
-        if r["k"] == "d":
-            m.values[("distinct", r["c"])] = int(r["values"])
-            m.values[("dup_rows", r["c"])] = int(r["dup_rows"])
-        else:
-            found.setdefault((r["ds"], r["c"]), {})[r["k"]] = r
     unresolved: list[tuple[dt.date, str]] = []
-    for (d, c) in windows:
-        m = metrics[d]
-        n = m.rows - m.get(("missing", c), 0)
-        got = found.get((d, c), {})
-        below = int(got["b"]["rows"]) if "b" in got else 0
-        window = got["w"]["window"] if "w" in got else []
-        value = _median_from_window(n, below, [(float(w["v"]), int(w["n"])) for w in window])
-        if value is None and n > 0:
-            unresolved.append((d, c))
-        else:
-            m.values[("median", c)] = value
-    if unresolved:  # the approximate window missed the middle: exact percentile (rare)
-        log.info("validation: exact median fallback for %d partition columns", len(unresolved))
-        for c in sorted({c for _, c in unresolved}):
-            ds_list = [d for d, cc in unresolved if cc == c]
-            rows = (part.where(F.col("ds").isin(ds_list)).where(plan.present(c))
-                    .groupBy("ds").agg(F.expr(f"percentile(CAST({q(c)} AS DOUBLE), 0.5)").alias("med"))
-                    .collect())
-            for r in rows:
-                metrics[r["ds"]].values[("median", c)] = float(r["med"])
-        return 2
-    return 1
+    for r in part.groupBy("ds").agg(*exprs).collect():
+        m = metrics[r["ds"]]
+        for j, c in enumerate(windows):
+            lo, hi = r[f"lo{j}"], r[f"hi{j}"]
+            if lo is None:
+                continue
+            window = [(lo, int(r[f"at_lo{j}"]))] + [(v, 1) for v in r[f"in{j}"]]
+            if hi != lo:
+                window.append((hi, int(r[f"at_hi{j}"])))
+            n = m.rows - m.get(("missing", c), 0)
+            value = _median_from_window(n, int(r[f"below{j}"]), window)
+            if value is None:
+                unresolved.append((r["ds"], c))
+            else:
+                m.values[("median", c)] = value
+    if not unresolved:
+        return 1
+    log.info("validation: exact median fallback for %d partition columns", len(unresolved))
+    for c in sorted({c for _, c in unresolved}):
+        ds_list = [d for d, cc in unresolved if cc == c]
+        rows = (part.where(F.col("ds").isin(ds_list)).where(plan.present(c))
+                .groupBy("ds").agg(F.expr(f"percentile(CAST({q(c)} AS DOUBLE), 0.5)").alias("med")).collect())
+        for r in rows:
+            metrics[r["ds"]].values[("median", c)] = float(r["med"])
+    return 2
 
 
 def _median_from_window(n: int, below: int, window: list[tuple[float, int]]) -> float | None:
@@ -753,7 +776,7 @@ def _request_profile(plan: Plan, c: str) -> None:
     kind = plan.kinds[c]
     plan.rows()
     plan.nulls(c)
-    plan.add(("approx_distinct", c), f"approx_count_distinct(CASE WHEN {plan.present(c)} THEN {q(c)} END)")
+    plan.add(("approx_distinct", c), f"approx_count_distinct({plan.value(c)})")
     if kind in ("int", "float", "string", "date", "timestamp", "boolean"):
         plan.stat("min", c)
         plan.stat("max", c)
@@ -762,7 +785,7 @@ def _request_profile(plan: Plan, c: str) -> None:
         plan.stat("std", c)
         plan.quantiles(c, PROFILE_QUANTILES)
     if kind in ("int", "string", "boolean"):
-        plan.add(("topk", c), f"approx_top_k(CASE WHEN {plan.present(c)} THEN {q(c)} END, {TOP_K}, 256)")
+        plan.add(("topk", c), f"approx_top_k({plan.value(c)}, {TOP_K}, 256)")
 
 
 def _text(value: Any) -> str | None:
