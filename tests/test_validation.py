@@ -276,8 +276,6 @@ def test_release_records_who_when_why(spark, tmp_path):
     assert quarantined_dates(spark, cfg, "orders") == set()
     [stored] = [s for s in partition_statuses(spark, cfg) if s.ds == D2]
     assert (stored.status, stored.released_by) == ("valid", "alice")
-    audit = json.loads(Path(cfg.lakehouse_file("alerts.jsonl")).read_text().splitlines()[-1])
-    assert audit["kind"] == "release" and audit["released_by"] == "alice"
 
     with pytest.raises(ReleaseError, match="is valid .*released by alice.*not quarantined"):
         release_partition(spark, cfg, "features/orders", D2, "again", "bob")

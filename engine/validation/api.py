@@ -53,7 +53,10 @@ def _table(feature_set: str) -> str:
 
 def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.date], run_id: str) -> ValidationReport:
     """Validate the `features/<feature_set>` partitions `dates` (all in one pass) against
-    expectations/<feature_set>.json; record results, profiles, statuses, GX docs and alerts."""
+    expectations/<feature_set>.json; record results, profiles, statuses, GX docs and alerts.
+
+    A partition is quarantined when a `block` expectation fails on it; a re-validation
+    replaces its status (and clears an earlier release: it is new evidence)."""
     started = time.monotonic()
     table = _table(feature_set)
     dates = sorted(set(dates))
@@ -72,11 +75,11 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
     result_rows, profile_rows, status_rows, records = [], [], [], []
     statuses: dict[dt.date, str] = {}
     all_alerts: list[ValidationFailure] = []
+    by_index = {c.index: c for c in suite.checks}
     for d in dates:
         outcomes = evaluation.outcomes[d]
         verdict = decide(table, d, suite.checks, outcomes)
         statuses[d] = verdict.status
-        by_index = {c.index: c for c in suite.checks}
         messages = {}
         failed = [o for o in outcomes if not o.success]
         for o, f in zip(failed, verdict.failures):
@@ -161,11 +164,6 @@ def release_partition(spark, cfg: Config, table: str, ds: dt.date, reason: str, 
     updated = {**row, "status": VALID, "updated_at": utcnow(), "released_by": user.strip(),
                "release_reason": reason.strip()}
     store.upsert_statuses(spark, cfg, [updated])
-    alerting.append_lines(cfg.lakehouse_file(cfg.project.validation.alerts_file), [{
-        "ts": updated["updated_at"].isoformat(), "kind": "release", "table": table, "ds": ds.isoformat(),
-        "released_by": updated["released_by"], "reason": updated["release_reason"],
-        "message": f"{table} ds={ds.isoformat()}: released by {updated['released_by']}: {updated['release_reason']}",
-    }])
     log.info("validation: %s ds=%s released by %s: %s", table, ds, user, reason)
     return _status(updated)
 
