@@ -197,8 +197,9 @@ def main() -> None:
         print(f"  engine, no profile  / (b) one aggregation, exact metrics {noprof_s / hand_s:6.3f}")
     print(f"  engine (everything) / (b') one aggregation, approximate  {engine_s / floor_s:6.2f}")
     print(f"  engine, no profile  / (b') one aggregation, approximate  {noprof_s / floor_s:6.2f}")
-    print(f"  Spark jobs in the engine's evaluation: {evaluation.jobs}; expectation types through GX: "
-          f"{evaluation.gx_types or 'none'}")
+    print(f"  Spark jobs in the engine's evaluation: {evaluation.jobs} "
+          f"({', '.join(f'{k} {v:.1f} s' for k, v in evaluation.seconds.items())}, no profile); "
+          f"expectation types through GX: {evaluation.gx_types or 'none'}")
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

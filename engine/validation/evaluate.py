@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -101,6 +102,7 @@ class Evaluation:
     native_types: list[str]
     gx_types: list[str]
     jobs: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # per step: aggregation, value_counts, ...
 
 
 # --------------------------------------------------------------------------- columns
@@ -574,8 +576,11 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
             f"CASE WHEN count({value}) > 0 THEN kll_sketch_get_quantile_double("
             f"kll_sketch_agg_double(CAST({value} AS DOUBLE), {k}), array({ps})) END"
         ).alias(f"q{j}"))
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
     rows = part.groupBy("ds").agg(*exprs).collect() if dates else []
     jobs += 1
+    seconds["aggregation"] = time.perf_counter() - clock
     for row in rows:
         values = {k: row[f"m{i}"] for i, k in enumerate(keys)}
         for j, c in enumerate(pct_cols):
@@ -586,9 +591,13 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
 
     # ---- job 2: exact distinct / duplicate counts; job 3: exact medians
     if plan.distinct:
+        clock = time.perf_counter()
         jobs += _value_counts(part, plan, metrics)
+        seconds["value_counts"] = time.perf_counter() - clock
     if plan.median:
+        clock = time.perf_counter()
         jobs += _medians(part, plan, metrics)
+        seconds["medians"] = time.perf_counter() - clock
 
     # ---- verdicts from GX's own expectation classes
     outcomes: dict[dt.date, dict[int, CheckOutcome]] = {d: {} for d in dates}
@@ -604,14 +613,16 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
     # ---- job 3: GX itself for the rest
     if gx and dates:
         jobs += 1
+        clock = time.perf_counter()
         for o in _run_gx(spark, part, gx, columns, dates):
             outcomes[o.ds][o.index] = o
+        seconds["gx"] = time.perf_counter() - clock
 
     profiles = {d: [_profile(c, dtypes[c], kinds[c], metrics[d]) for c in profiled] for d in dates}
     ordered = {d: [outcomes[d][c.index] for c in checks] for d in dates}
     return Evaluation(columns=columns, outcomes=ordered, profiles=profiles,
                       native_types=sorted({c.type for c in native}), gx_types=sorted({c.type for c in gx}),
-                      jobs=jobs)
+                      jobs=jobs, seconds=seconds)
 
 
 def _verdict(check: Check, gx_metrics: dict[str, Any], ds: dt.date) -> CheckOutcome:
@@ -656,27 +667,31 @@ def _value_counts(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) ->
 def _medians(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
     """Exact medians, as pandas computes them, without sorting a partition.
 
-    The sketch gave lo = q(0.5 - w) and hi = q(0.5 + w) per partition. One grouped
-    aggregation counts the values below lo, equal to lo and equal to hi, and collects the
-    values strictly between (about 2w of the partition: bounded); the middle ranks are then
-    read off on the driver. If the sketch missed (it holds w.h.p.), Spark's exact
-    percentile computes that median instead."""
+    The sketch gave lo = q(0.5 - w) and hi = q(0.5 + w) per partition (a tiny table,
+    broadcast-joined on ds). One grouped aggregation counts the values below lo, equal to lo
+    and equal to hi, and collects the values strictly between (about 2w of the partition:
+    bounded); the middle ranks are then read off on the driver. If the sketch missed (it
+    holds w.h.p.), Spark's exact percentile computes that median instead."""
     from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
-    exprs, windows = [], []
-    for c in sorted(plan.median):
-        lo_cases, hi_cases = [], []
-        for d, m in metrics.items():
+    columns = sorted(plan.median)
+    bounds = []
+    for d, m in metrics.items():
+        row: list[Any] = [d]
+        for c in columns:
             qs = m.get(("pct", c))
-            if qs:
-                lo_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(float(qs[0.5 - MEDIAN_WINDOW]))}")
-                hi_cases.append(f"WHEN {sql_lit(d)} THEN {sql_lit(float(qs[0.5 + MEDIAN_WINDOW]))}")
-        if not lo_cases:
-            continue
-        j = len(windows)
-        windows.append(c)
-        x, present = f"CAST({q(c)} AS DOUBLE)", plan.present(c)
-        lo, hi = f"(CASE ds {' '.join(lo_cases)} END)", f"(CASE ds {' '.join(hi_cases)} END)"
+            row += [float(qs[0.5 - MEDIAN_WINDOW]), float(qs[0.5 + MEDIAN_WINDOW])] if qs else [None, None]
+        if any(v is not None for v in row[1:]):
+            bounds.append(tuple(row))
+    if not bounds:
+        return 0
+    schema = T.StructType([T.StructField("ds", T.DateType())] + [
+        T.StructField(f"{side}{j}", T.DoubleType()) for j in range(len(columns)) for side in ("lo", "hi")])
+    table = part.sparkSession.createDataFrame(bounds, schema)
+    exprs = []
+    for j, c in enumerate(columns):
+        x, present, lo, hi = f"CAST({q(c)} AS DOUBLE)", plan.present(c), f"lo{j}", f"hi{j}"
         exprs += [
             F.expr(f"first({lo})").alias(f"lo{j}"),
             F.expr(f"first({hi})").alias(f"hi{j}"),
@@ -685,12 +700,11 @@ def _medians(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
             F.expr(f"count(CASE WHEN {present} AND {x} = {hi} THEN 1 END)").alias(f"at_hi{j}"),
             F.expr(f"collect_list(CASE WHEN {present} AND {x} > {lo} AND {x} < {hi} THEN {x} END)").alias(f"in{j}"),
         ]
-    if not exprs:
-        return 0
+    joined = part.join(F.broadcast(table), on="ds", how="inner")
     unresolved: list[tuple[dt.date, str]] = []
-    for r in part.groupBy("ds").agg(*exprs).collect():
+    for r in joined.groupBy("ds").agg(*exprs).collect():
         m = metrics[r["ds"]]
-        for j, c in enumerate(windows):
+        for j, c in enumerate(columns):
             lo, hi = r[f"lo{j}"], r[f"hi{j}"]
             if lo is None:
                 continue
