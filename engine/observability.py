@@ -13,20 +13,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from engine import catalog
+
 log = logging.getLogger("retrain")
 
-RUNS_SCHEMA = pa.schema([
-    ("run_id", pa.string()),
-    ("logical_date", pa.date32()),
-    ("stage", pa.string()),
-    ("status", pa.string()),  # success | failed | skipped | blocked
-    ("started_at", pa.timestamp("us", tz="UTC")),
-    ("ended_at", pa.timestamp("us", tz="UTC")),
-    ("rows_in", pa.int64()),
-    ("rows_out", pa.int64()),
-    ("detail", pa.string()),
-    ("error", pa.string()),
-])
+RUNS_SCHEMA = catalog.RUNS.schema
 
 
 def utcnow() -> dt.datetime:

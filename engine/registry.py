@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine import tables
+from engine import catalog, tables
 from engine.config import Config, ModelConfig
 from engine.errors import ArtifactError, RetrainError
 from engine.training.artifacts import load_artifact, read_metadata
@@ -30,28 +30,7 @@ TABLE = "registry"
 KEYS = ["model_id", "segment", "version"]
 STATUSES = ("champion", "challenger", "rejected", "retired", "failed")
 
-_TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema([
-    ("model_id", pa.string()), ("segment", pa.string()), ("version", pa.string()),
-    ("run_id", pa.string()), ("logical_date", pa.date32()),
-    ("status", pa.string()), ("reason", pa.string()),
-    ("estimator", pa.string()), ("task", pa.string()), ("metric", pa.string()),
-    ("metric_value", pa.float64()),  # on the latest eval window (model fit on the train split)
-    ("train_value", pa.float64()),  # on the train split
-    ("champion_version", pa.string()),  # the champion it was compared with
-    ("champion_value", pa.float64()),  # that champion's metric on the compared eval rows
-    ("gate_value", pa.float64()),  # this model's metric on the same rows
-    ("gate_rows", pa.int64()),  # how many eval rows were compared (those the champion did not train on)
-    ("train_metrics", pa.string()), ("eval_metrics", pa.string()), ("params", pa.string()),  # JSON
-    ("artifact_uri", pa.string()), ("sha256", pa.string()),
-    ("training_sets_path", pa.string()), ("training_sets_version", pa.int64()),
-    ("feature_set", pa.string()), ("feature_table", pa.string()), ("feature_version", pa.int64()),
-    ("validation_run_id", pa.string()),
-    ("train_start", pa.date32()), ("train_end", pa.date32()), ("eval_start", pa.date32()), ("eval_end", pa.date32()),
-    ("excluded_days", pa.string()),  # JSON list of quarantined days left out of the window
-    ("n_train", pa.int64()), ("n_eval", pa.int64()), ("refit", pa.bool_()),
-    ("trained_at", _TS), ("updated_at", _TS),
-])
+SCHEMA = catalog.REGISTRY.schema
 _JSON_DICTS = ("train_metrics", "eval_metrics", "params")
 
 

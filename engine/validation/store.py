@@ -13,64 +13,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from engine import tables
+from engine import catalog, tables
 from engine.observability import ValidationFailure
 from engine.validation.evaluate import PROFILE_QUANTILES, CheckOutcome, ColumnProfile
 from engine.validation.gxrun import jsonable
 from engine.validation.suites import Check, Suite
 
-RESULTS = "validation/results"
-PROFILES = "validation/profiles"
-PARTITIONS = "validation/partitions"
-DOCS = "validation/docs"
-
-RESULTS_SCHEMA = pa.schema([
-    ("run_id", pa.string()),
-    ("table", pa.string()),
-    ("expectation_index", pa.int32()),
-    ("expectation_type", pa.string()),
-    ("column", pa.string()),
-    ("kwargs", pa.string()),  # JSON, as written in the suite
-    ("success", pa.bool_()),
-    ("observed_value", pa.string()),  # JSON: GX's observed_value (map types: their counts)
-    ("severity", pa.string()),  # block | warn
-    ("unexpected_percent", pa.float64()),
-    ("message", pa.string()),  # null when the expectation succeeded
-    ("evaluated_by", pa.string()),  # engine (aggregation) | gx (GX itself on the partition)
-    ("ds", pa.date32()),
-])
-
-PROFILES_SCHEMA = pa.schema([
-    ("run_id", pa.string()),
-    ("table", pa.string()),
-    ("column", pa.string()),
-    ("dtype", pa.string()),
-    ("row_count", pa.int64()),
-    ("null_fraction", pa.float64()),
-    ("distinct_count", pa.int64()),  # approximate (HyperLogLog++)
-    ("min", pa.string()),
-    ("max", pa.string()),
-    ("mean", pa.float64()),
-    ("stddev", pa.float64()),
-    ("p05", pa.float64()),
-    ("p25", pa.float64()),
-    ("p50", pa.float64()),
-    ("p75", pa.float64()),
-    ("p95", pa.float64()),
-    ("top_values", pa.string()),  # JSON [{value, count}], approximate
-    ("ds", pa.date32()),
-])
-
-PARTITIONS_SCHEMA = pa.schema([
-    ("table", pa.string()),
-    ("ds", pa.date32()),
-    ("status", pa.string()),  # valid | quarantined
-    ("reasons", pa.string()),  # JSON [{expectation, column, severity, message}]
-    ("run_id", pa.string()),
-    ("updated_at", pa.timestamp("us", tz="UTC")),
-    ("released_by", pa.string()),
-    ("release_reason", pa.string()),
-])
+RESULTS_SCHEMA = catalog.VALIDATION_RESULTS.schema
+PROFILES_SCHEMA = catalog.VALIDATION_PROFILES.schema
+PARTITIONS_SCHEMA = catalog.VALIDATION_PARTITIONS.schema
 
 _QUANTILE_COLUMNS = {0.05: "p05", 0.25: "p25", 0.5: "p50", 0.75: "p75", 0.95: "p95"}
 assert set(_QUANTILE_COLUMNS) == set(PROFILE_QUANTILES)
@@ -112,29 +63,29 @@ def reasons_from_json(table: str, ds: dt.date, text: str | None) -> list[Validat
 
 def write_results(spark, cfg, rows: list[dict[str, Any]]) -> None:
     if rows:
-        tables.write_rows(spark, cfg.table(RESULTS), pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA),
+        tables.write_rows(spark, catalog.Catalog.of(cfg).validation_results, pa.Table.from_pylist(rows, schema=RESULTS_SCHEMA),
                           mode="append", partition_by=["ds"])
 
 
 def write_profiles(spark, cfg, rows: list[dict[str, Any]]) -> None:
     if rows:
-        tables.write_rows(spark, cfg.table(PROFILES), pa.Table.from_pylist(rows, schema=PROFILES_SCHEMA),
+        tables.write_rows(spark, catalog.Catalog.of(cfg).validation_profiles, pa.Table.from_pylist(rows, schema=PROFILES_SCHEMA),
                           mode="append", partition_by=["ds"])
 
 
 def upsert_statuses(spark, cfg, rows: list[dict[str, Any]]) -> None:
     if rows:
-        tables.upsert_rows(spark, cfg.table(PARTITIONS), pa.Table.from_pylist(rows, schema=PARTITIONS_SCHEMA),
+        tables.upsert_rows(spark, catalog.Catalog.of(cfg).validation_partitions, pa.Table.from_pylist(rows, schema=PARTITIONS_SCHEMA),
                            keys=["table", "ds"])
 
 
 def read_statuses(spark, cfg) -> list[dict[str, Any]]:
-    rows = tables.read_rows(cfg.table(PARTITIONS), spark=spark)
+    rows = tables.read_rows(catalog.Catalog.of(cfg).validation_partitions, spark=spark)
     return [] if rows is None else rows.to_pylist()
 
 
 def docs_path(cfg, feature_set: str, ds: dt.date, run_id: str) -> str:
-    return cfg.table(f"{DOCS}/{feature_set}/ds={ds.isoformat()}/{run_id}.json")
+    return catalog.Catalog.of(cfg).validation_doc(feature_set, ds, run_id)
 
 
 def validation_document(suite: Suite, run_id: str, table: str, ds: dt.date,
