@@ -78,11 +78,12 @@ def resolve(path: str, base: Path) -> str:
 
 def segment_folder(segment: str) -> str:
     """A segment value as one safe folder name: '/', '..' and '' never leave the model's
-    folder (percent-encoded; '.' and '..' and '' get a prefix)."""
+    folder: percent-encoded, with '.' and '..' as %2E and %2E%2E (quote() leaves dots alone,
+    so no other value maps there) and '' as %empty (not a valid escape, so unique)."""
+    if segment == "":
+        return "%empty"
     encoded = quote(segment, safe="")
-    if encoded in ("", ".", ".."):
-        encoded = "%" + encoded.replace(".", "%2E")
-    return encoded
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 # --------------------------------------------------------------------------- tables
