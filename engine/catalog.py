@@ -7,6 +7,7 @@ The layout under the lakehouse root is a public interface (users and tools read 
     features/<feature_set>   ds               entity and ds
     validation/results       ds               run, table, ds, expectation
     validation/profiles      ds               run, table, ds, column
+    validation/summaries     ds               run, table, ds, column, statistic
     validation/partitions    -                table, ds (latest status + reasons)
     training_sets            model_id         training row (segment, split, ds)
     registry                 -                model_id, segment, version
@@ -161,6 +162,18 @@ VALIDATION_PARTITIONS = TableSpec("validation/partitions", (), "table, ds", ("ta
     ("release_reason", pa.string()),
 ]))
 
+# Partition summaries for learned checks: long format, so a new statistic is a new row, not a
+# schema change. column '*' holds table-level statistics (row count, duplicate keys, ...).
+VALIDATION_SUMMARIES = TableSpec("validation/summaries", ("ds",), "run, table, ds, column, statistic", (), pa.schema([
+    ("run_id", pa.string()),
+    ("table", pa.string()),
+    ("column", pa.string()),
+    ("statistic", pa.string()),
+    ("value", pa.float64()),
+    ("detail", pa.string()),  # JSON where a number is not enough (e.g. value counts), else null
+    ("ds", pa.date32()),
+]))
+
 TRAINING_SETS = TableSpec("training_sets", ("model_id",), "training row (segment, split, ds)")
 
 REGISTRY = TableSpec("registry", (), "model_id, segment, version", ("model_id", "segment", "version"), pa.schema([
@@ -185,7 +198,7 @@ REGISTRY = TableSpec("registry", (), "model_id, segment, version", ("model_id", 
     ("trained_at", _TS), ("updated_at", _TS),
 ]))
 
-SMALL_TABLES = (RUNS, VALIDATION_RESULTS, VALIDATION_PROFILES, VALIDATION_PARTITIONS, REGISTRY)
+SMALL_TABLES = (RUNS, VALIDATION_RESULTS, VALIDATION_PROFILES, VALIDATION_SUMMARIES, VALIDATION_PARTITIONS, REGISTRY)
 
 
 def features(feature_set: str) -> TableSpec:
@@ -250,6 +263,10 @@ class Catalog:
     @property
     def validation_profiles(self) -> str:
         return self.path(VALIDATION_PROFILES)
+
+    @property
+    def validation_summaries(self) -> str:
+        return self.path(VALIDATION_SUMMARIES)
 
     @property
     def validation_partitions(self) -> str:
