@@ -60,13 +60,40 @@ def join(uri: str, *parts: str) -> str:
     return out
 
 
+# Spark reaches S3 through Hadoop's s3a:// (s3n:// on old clusters); delta-rs and pyarrow spell
+# the same object s3://. The lakehouse root keeps the scheme Spark needs.
+_HADOOP_SCHEMES = {"s3a://": "s3://", "s3n://": "s3://"}
+
+
+def native(uri: str) -> str:
+    """`uri` as delta-rs and pyarrow spell it (s3a://bucket/x -> s3://bucket/x)."""
+    for hadoop, plain in _HADOOP_SCHEMES.items():
+        if uri.startswith(hadoop):
+            return plain + uri[len(hadoop):]
+    return uri
+
+
 def filesystem(uri: str):
-    """(pyarrow FileSystem, path within it) for a local path or any URI pyarrow supports."""
+    """(pyarrow FileSystem, path within it) for a local path or any URI pyarrow supports.
+
+    S3 takes its endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (as delta-rs and the
+    AWS SDKs do; pyarrow itself ignores them) and its region from AWS_REGION or
+    AWS_DEFAULT_REGION; keys come from the standard AWS chain (AWS_ACCESS_KEY_ID, ...)."""
+    import os
+    from urllib.parse import urlsplit
+
     import pyarrow.fs as pafs
 
     local = local_path(uri)
     if local is not None:
         return pafs.LocalFileSystem(), local
+    uri = native(uri)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if uri.startswith("s3://") and endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        fs = pafs.S3FileSystem(endpoint_override=parts.netloc, scheme=parts.scheme, region=region)
+        return fs, uri[len("s3://"):].rstrip("/")
     return pafs.FileSystem.from_uri(uri)
 
 

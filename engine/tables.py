@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+import math
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
+from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
+from engine import catalog
 from engine.errors import TableError
 from engine.spark import has_delta_extension
 
@@ -31,14 +35,6 @@ FILE_SCHEMA = "path string, size long, partition_values string, num_records long
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _local(path: str) -> str:
-    return path[len("file://"):] if path.startswith("file://") else path
-
-
-def _is_local(path: str) -> bool:
-    return "://" not in path or path.startswith("file://")
 
 
 def _pv(value: Any) -> str | None:
@@ -69,9 +65,16 @@ def _nullable(schema: pa.Schema) -> pa.Schema:
 
 
 def _delta_table(path: str, version: int | None = None):
+    """The table as delta-rs reads it; a damaged or missing log entry is one TableError line."""
     from deltalake import DeltaTable
 
-    return DeltaTable(path, version=version) if version is not None else DeltaTable(path)
+    try:
+        return DeltaTable(catalog.native(path), version=version)
+    except Exception as e:
+        what = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        at = f"version {version}" if version is not None else "the latest version"
+        raise TableError(f"table {path}: cannot load {at} from its Delta log (_delta_log/): expected a "
+                         f"complete, readable JSON commit for every version after the last checkpoint; {what}") from e
 
 
 # --------------------------------------------------------------------------- reading
@@ -84,7 +87,16 @@ def exists(path: str, spark=None) -> bool:
         return SparkDeltaTable.isDeltaTable(spark, path)
     from deltalake import DeltaTable
 
-    return DeltaTable.is_deltatable(path)
+    if DeltaTable.is_deltatable(catalog.native(path)):
+        return True
+    fs, base = catalog.filesystem(path)
+    log = fs.get_file_info(pafs.FileSelector(f"{base.rstrip('/')}/_delta_log", allow_not_found=True))
+    commits = sorted(i.base_name for i in log if i.base_name.endswith((".json", ".parquet")))
+    if commits:
+        raise TableError(f"table {path}: _delta_log/ holds {len(commits)} log files ({commits[0]} .. {commits[-1]}) "
+                         "but no readable Delta table: expected a commit for every version from 0, or a "
+                         "checkpoint; the log is damaged")
+    return False
 
 
 def version(path: str, spark=None) -> int | None:
@@ -109,8 +121,7 @@ def partition_values(path: str, column: str = "ds", version_: int | None = None,
     if spark is not None and has_delta_extension(spark):
         rows = read(spark, path, version_).select(column).distinct().collect()
         return sorted(r[0] for r in rows)
-    actions = pa.table(_delta_table(path, version_).get_add_actions(flatten=True))
-    return sorted(set(actions.column(f"partition.{column}").to_pylist()))
+    return sorted({a[f"partition.{column}"] for a in _add_actions_of(_delta_table(path, version_))})
 
 
 def read(spark, path: str, version: int | None = None, partitions: PartitionValues | None = None,
@@ -126,16 +137,14 @@ def read(spark, path: str, version: int | None = None, partitions: PartitionValu
         return df
     if not exists(path):
         raise TableError(f"table {path}: does not exist")
-    try:
-        table = _delta_table(path, version)
-    except Exception as e:
-        raise TableError(f"table {path}: cannot read version {version}: {e}") from e
+    table = _delta_table(path, version)
     schema = pa.schema(table.schema().to_arrow())
     spark_schema = _arrow_to_spark(schema)
-    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    actions = _add_actions_of(table)
     if partitions is not None:
         wanted = {_pv(v) for v in partitions}
         actions = [a for a in actions if _pv(a.get(f"partition.{column}")) in wanted]
+    _check_files(path, table.version(), actions)
     if not actions:
         return spark.createDataFrame([], spark_schema)
     base = path.rstrip("/")
@@ -144,19 +153,124 @@ def read(spark, path: str, version: int | None = None, partitions: PartitionValu
     return df.select(*[f.name for f in schema])
 
 
+def _check_files(path: str, version_: int, actions: list[dict]) -> None:
+    """Every file the log lists exists with the size the log recorded (one listing of the
+    table, no data read): a missing, truncated or overwritten file is one TableError line."""
+    if not actions:
+        return
+    fs, base = catalog.filesystem(path)
+    base = base.rstrip("/")
+    found = {unquote(i.path[len(base) + 1:]): i.size
+             for i in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+             if i.type == pafs.FileType.File}
+    for a in actions:
+        rel = unquote(a["path"])
+        where = _partition_of(a)
+        if rel not in found:
+            raise TableError(f"table {path}: {where}file {rel} is missing from storage; the Delta log (version "
+                             f"{version_}) expects it with {a['size_bytes']} bytes")
+        if found[rel] != a["size_bytes"]:
+            raise TableError(f"table {path}: {where}file {rel} has {found[rel]} bytes; the Delta log (version "
+                             f"{version_}) expects {a['size_bytes']}: the file is damaged (truncated or overwritten)")
+
+
+def _partition_of(action: dict) -> str:
+    parts = [f"{k[len('partition.'):]}={_pv(v)}" for k, v in action.items() if k.startswith("partition.")]
+    return f"partition {', '.join(parts)}: " if parts else ""
+
+
 # --------------------------------------------------------------------------- writing
+
+
+# Delta's default `delta.dataSkippingNumIndexedCols`: statistics for the first 32 data columns.
+STATS_COLUMNS = 32
+# Delta truncates string statistics; a longer max cannot be truncated (it would be too small).
+STATS_STRING_PREFIX = 32
+
+
+class _FileStats:
+    """Per-file statistics in Delta's format ({"numRecords", "minValues", "maxValues",
+    "nullCount"}), accumulated batch by batch while the file is written."""
+
+    def __init__(self, schema: pa.Schema):
+        self.fields = [f for f in schema][:STATS_COLUMNS]
+        self.rows = 0
+        self.nulls = {f.name: 0 for f in self.fields}
+        self.min: dict[str, Any] = {}
+        self.max: dict[str, Any] = {}
+        self.unbounded: set[str] = set()  # columns whose min/max cannot be stated (NaN, long strings)
+
+    def add(self, table: pa.Table) -> None:
+        import pyarrow.compute as pc
+
+        self.rows += table.num_rows
+        for f in self.fields:
+            col = table[f.name]
+            self.nulls[f.name] += col.null_count
+            if not _has_bounds(f.type) or f.name in self.unbounded or col.null_count == len(col):
+                continue
+            if pa.types.is_floating(f.type) and pc.any(pc.is_nan(col)).as_py():
+                self.unbounded.add(f.name)  # Delta readers disagree on NaN ordering: state nothing
+                continue
+            lo, hi = (v.as_py() for v in pc.min_max(col).values())
+            if f.name not in self.min or lo < self.min[f.name]:
+                self.min[f.name] = lo
+            if f.name not in self.max or hi > self.max[f.name]:
+                self.max[f.name] = hi
+
+    def json(self) -> str:
+        lows, highs = {}, {}
+        for f in self.fields:
+            if f.name in self.unbounded or f.name not in self.min:
+                continue
+            lo, hi = _stat_value(f.type, self.min[f.name], up=False), _stat_value(f.type, self.max[f.name], up=True)
+            if lo is not None:
+                lows[f.name] = lo
+            if hi is not None:
+                highs[f.name] = hi
+        return json.dumps({"numRecords": self.rows, "minValues": lows, "maxValues": highs, "nullCount": self.nulls},
+                          allow_nan=False)
+
+
+def _has_bounds(t: pa.DataType) -> bool:
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
+            or pa.types.is_large_string(t) or pa.types.is_date(t) or pa.types.is_timestamp(t))
+
+
+def _stat_value(t: pa.DataType, value: Any, *, up: bool) -> Any:
+    """A min (up=False) or max (up=True) as Delta's stats JSON holds it, rounded outwards
+    where Delta's format is coarser than the data; None when it cannot be stated."""
+    if pa.types.is_timestamp(t):  # milliseconds, ISO 8601; UTC with a Z for timestamp (tz)
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        floor = value.replace(microsecond=value.microsecond // 1000 * 1000)
+        if up and floor != value:
+            floor += dt.timedelta(milliseconds=1)
+        return floor.isoformat(timespec="milliseconds") + ("Z" if t.tz is not None else "")
+    if pa.types.is_date(t):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > STATS_STRING_PREFIX:
+        return None if up else value[:STATS_STRING_PREFIX]  # a prefix is still a lower bound
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _file_writer(table_path: str, data_schema: pa.Schema, partition_by: list[str]):
     """The function executors run: write each batch's rows into Parquet files, one per
-    partition value per task, and yield one row per file with its name and stats."""
+    partition value per task, through pyarrow's filesystem for the table's URI (local, S3,
+    ADLS, GCS, ...), and yield one row per file with its name, real size and statistics."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    base = _local(table_path).rstrip("/")
+    root = catalog.native(table_path)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        writers: dict[tuple, tuple[Any, str, int, dict[str, int]]] = {}
+        fs, base = catalog.filesystem(root)  # built on the executor, from its environment
+        base = base.rstrip("/")
+        local = fs.type_name == "local"
+        files: dict[tuple, list] = {}  # partition key -> [writer, sink, relative path, stats]
+        sizes: dict[tuple, int] = {}
         try:
             for batch in batches:
                 if batch.num_rows == 0:
@@ -173,31 +287,32 @@ def _file_writer(table_path: str, data_schema: pa.Schema, partition_by: list[str
                         part = part.filter(mask)
                     part = part.select(data_schema.names).cast(data_schema)
                     kt = tuple(_pv(key.get(c)) for c in partition_by)
-                    if kt not in writers:
+                    if kt not in files:
                         folder = "/".join(
                             f"{c}={'__HIVE_DEFAULT_PARTITION__' if v is None else v}" for c, v in zip(partition_by, kt)
                         )
                         rel = (folder + "/" if folder else "") + f"part-{uuid.uuid4()}-c000.snappy.parquet"
                         full = f"{base}/{rel}"
-                        if _is_local(table_path):
-                            os.makedirs(os.path.dirname(full), exist_ok=True)
-                        writers[kt] = (pq.ParquetWriter(full, data_schema, compression="snappy"), rel, 0,
-                                       {n: 0 for n in data_schema.names})
-                    writer, rel, n, nulls = writers[kt]
+                        if local:  # object stores have no folders to make
+                            fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
+                        sink = fs.open_output_stream(full)
+                        files[kt] = [pq.ParquetWriter(sink, data_schema, compression="snappy"), sink, rel,
+                                     _FileStats(data_schema)]
+                    writer, _, _, stats = files[kt]
                     writer.write_table(part)
-                    for name in data_schema.names:
-                        nulls[name] += part[name].null_count
-                    writers[kt] = (writer, rel, n + part.num_rows, nulls)
+                    stats.add(part)
         finally:
-            for writer, *_ in writers.values():
+            for kt, (writer, sink, _, _) in files.items():
                 writer.close()
+                sizes[kt] = sink.tell()  # the bytes written: the object's real size
+                sink.close()
         out = {"path": [], "size": [], "partition_values": [], "num_records": [], "stats": []}
-        for kt, (_, rel, n, nulls) in writers.items():
+        for kt, (_, _, rel, stats) in files.items():
             out["path"].append(rel)
-            out["size"].append(os.path.getsize(f"{base}/{rel}") if _is_local(table_path) else 0)
+            out["size"].append(sizes[kt])
             out["partition_values"].append(json.dumps(dict(zip(partition_by, kt))))
-            out["num_records"].append(n)
-            out["stats"].append(json.dumps({"numRecords": n, "nullCount": nulls}))
+            out["num_records"].append(stats.rows)
+            out["stats"].append(stats.json())
         yield pa.RecordBatch.from_pydict(
             out,
             schema=pa.schema([("path", pa.string()), ("size", pa.int64()), ("partition_values", pa.string()),
@@ -209,13 +324,17 @@ def _file_writer(table_path: str, data_schema: pa.Schema, partition_by: list[str
 
 def _commit(path: str, schema: pa.Schema, actions: list, mode: str, partition_by: list[str],
             replace: list[str] | None, column: str) -> int:
-    """Commit files written elsewhere in one Delta transaction; return the new version."""
+    """Commit files written elsewhere in one Delta transaction; return the new version.
+
+    Replacing partitions commits the new files' AddActions and RemoveActions for every file
+    of the replaced partitions together (delta-rs's current API for rewrites; the older
+    `partition_filters` overwrite is not used)."""
     from deltalake import Schema as DeltaSchema
-    from deltalake.transaction import create_table_with_add_actions
+    from deltalake.transaction import CommitProperties, create_table_with_add_actions
 
     delta_schema = DeltaSchema.from_arrow(schema)
     if not exists(path):
-        create_table_with_add_actions(path, delta_schema, actions, mode="append",
+        create_table_with_add_actions(catalog.native(path), delta_schema, actions, mode="append",
                                       partition_by=partition_by or None)
         return _delta_table(path).version()
     table = _delta_table(path)
@@ -226,23 +345,34 @@ def _commit(path: str, schema: pa.Schema, actions: list, mode: str, partition_by
                 f"table {path}: schema mismatch: the table has ({_describe(existing)}), "
                 f"the write has ({_describe(schema)}); re-create it with a full overwrite"
             )
-    if replace is not None:
-        filters = [(column, "in", replace)] if replace else None
-        if not replace:  # nothing to replace and nothing to add: no commit
-            if not actions:
-                return table.version()
-            table.create_write_transaction(actions, mode="append", schema=delta_schema,
-                                           partition_by=partition_by or None)
-        else:
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                table.create_write_transaction(actions, mode="overwrite", schema=delta_schema,
-                                               partition_by=partition_by or None, partition_filters=filters)
-    else:
+    if replace is None:
         table.create_write_transaction(actions, mode=mode, schema=delta_schema, partition_by=partition_by or None)
+        return _delta_table(path).version()
+    removes = _remove_actions(table, partition_by, column, set(replace))
+    if not removes and not actions:  # nothing to replace and nothing to add: no commit
+        return table.version()
+    where = f"{column} IN ({', '.join(repr(v) for v in replace)})"
+    table.create_write_transaction(actions + removes, mode="append", schema=delta_schema,
+                                   partition_by=partition_by or None,
+                                   commit_properties=CommitProperties(custom_metadata={"replaceWhere": where}))
     return _delta_table(path).version()
+
+
+def _remove_actions(table, partition_by: list[str], column: str, values: set[str]) -> list:
+    """RemoveActions for every live file whose `column` partition value is in `values`."""
+    from deltalake.transaction import RemoveAction
+
+    now = int(time.time() * 1000)
+    return [
+        RemoveAction(path=a["path"], data_change=True, deletion_timestamp=now, size=a["size_bytes"],
+                     partition_values={c: _pv(a[f"partition.{c}"]) for c in partition_by})
+        for a in _add_actions_of(table)
+        if _pv(a[f"partition.{column}"]) in values
+    ]
+
+
+def _add_actions_of(table) -> list[dict]:
+    return pa.table(table.get_add_actions(flatten=True)).to_pylist()
 
 
 def _describe(schema: pa.Schema) -> str:
@@ -302,11 +432,11 @@ def _add_actions(files: Iterable[dict]) -> list:
 
 
 def _remove_files(path: str, files: Iterable[dict]) -> None:
-    if not _is_local(path):
-        return
+    """Delete files that were written but not committed (best effort: they are invisible)."""
+    fs, base = catalog.filesystem(path)
     for f in files:
         try:
-            os.remove(f"{_local(path).rstrip('/')}/{f['path']}")
+            fs.delete_file(f"{base.rstrip('/')}/{f['path']}")
         except OSError:
             pass
 
@@ -340,7 +470,7 @@ def write_rows(spark, path: str, rows: pa.Table, *, mode: str = "append", partit
         values = ", ".join(f"'{_pv(v)}'" for v in replace_partitions)
         predicate = f"{column} IN ({values})" if values else "false"
     try:
-        write_deltalake(path, rows, mode=mode, partition_by=list(partition_by) or None, predicate=predicate)
+        write_deltalake(catalog.native(path), rows, mode=mode, partition_by=list(partition_by) or None, predicate=predicate)
     except Exception as e:
         raise TableError(f"table {path}: write failed, nothing was changed: {e}") from e
     return _delta_table(path).version()
@@ -373,4 +503,90 @@ def read_rows(path: str, version_: int | None = None, spark=None) -> pa.Table | 
         return None
     if spark is not None and has_delta_extension(spark):
         return pa.Table.from_pandas(read(spark, path, version_).toPandas(), preserve_index=False)
-    return pa.table(_delta_table(path, version_).to_pyarrow_dataset().to_table())
+    table = _delta_table(path, version_)
+    actions = _add_actions_of(table)
+    _check_files(path, table.version(), actions)
+    try:
+        return pa.table(table.to_pyarrow_dataset().to_table())
+    except (OSError, pa.ArrowException) as e:
+        raise TableError(_unreadable(path, table.version(), actions, e)) from e
+
+
+def _unreadable(path: str, version_: int, actions: list[dict], error: Exception) -> str:
+    """One line naming the table, and the partition and file where the error names one."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    bad = next((a for a in actions if unquote(a["path"]) in unquote(str(error)) or a["path"] in str(error)), None)
+    where = f"{_partition_of(bad)}file {unquote(bad['path'])} " if bad else "a data file "
+    return (f"table {path}: {where}of version {version_} is not readable Parquet (expected a Parquet file with "
+            f"the table's schema): {message}")
+
+
+# --------------------------------------------------------------------------- maintenance
+#
+# The small tables the engine appends to every night (catalog.SMALL_TABLES) would otherwise
+# read a growing log (one JSON commit per write) and a growing number of small files.
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What `maintain` did to one table."""
+
+    path: str
+    version: int | None
+    compacted: int = 0  # files rewritten into fewer
+    checkpoint: bool = False
+    vacuumed: int = 0  # removed files deleted from storage
+
+
+def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
+             retention: dt.timedelta = dt.timedelta(days=30)) -> Maintenance:
+    """Keep a small table cheap to read, without breaking time travel inside `retention`:
+
+    * compaction (delta-rs `optimize.compact`) when a partition holds more than `max_files`
+      files: the old files are only marked removed, so older versions still read them;
+    * a checkpoint when `checkpoint_every` or more commits followed the last one, so a reader
+      replays at most that many JSON commits;
+    * `cleanup_metadata`: log files older than the table's `delta.logRetentionDuration` (30
+      days by default) and before the latest checkpoint go;
+    * vacuum: data files removed more than `retention` ago go (at least Delta's 7 days,
+      enforced). Versions younger than `retention` keep every file they read.
+    """
+    if not exists(path):
+        return Maintenance(path, None)
+    table = _delta_table(path)
+    per_partition: dict[str, int] = {}
+    for a in _add_actions_of(table):
+        key = _partition_of(a)
+        per_partition[key] = per_partition.get(key, 0) + 1
+    compacted = 0
+    try:
+        if per_partition and max(per_partition.values()) > max_files:
+            compacted = int(table.optimize.compact().get("numFilesRemoved", 0))
+            table = _delta_table(path)
+        last = _last_checkpoint(path)
+        checkpoint = table.version() - (-1 if last is None else last) >= checkpoint_every
+        if checkpoint:
+            table.create_checkpoint()
+        table.cleanup_metadata()
+        hours = int(retention.total_seconds() // 3600)
+        vacuumed = 0
+        if table.vacuum(retention_hours=hours, dry_run=True):  # vacuum commits only when it deletes
+            vacuumed = len(table.vacuum(retention_hours=hours, dry_run=False))
+    except Exception as e:
+        raise TableError(f"table {path}: maintenance failed (the table is unchanged or compacted, "
+                         f"never half-written): {e}") from e
+    return Maintenance(path, table.version(), compacted, checkpoint, vacuumed)
+
+
+def maintain_small_tables(cat: catalog.Catalog, **options: Any) -> list[Maintenance]:
+    """Run `maintain` over every table the engine appends to nightly (once per night)."""
+    return [maintain(cat.path(spec), **options) for spec in catalog.SMALL_TABLES]
+
+
+def _last_checkpoint(path: str) -> int | None:
+    fs, base = catalog.filesystem(path)
+    try:
+        with fs.open_input_stream(f"{base.rstrip('/')}/_delta_log/_last_checkpoint") as f:
+            return int(json.loads(f.read())["version"])
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return None
