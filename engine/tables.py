@@ -87,16 +87,7 @@ def exists(path: str, spark=None) -> bool:
         return SparkDeltaTable.isDeltaTable(spark, path)
     from deltalake import DeltaTable
 
-    if DeltaTable.is_deltatable(catalog.native(path)):
-        return True
-    fs, base = catalog.filesystem(path)
-    log = fs.get_file_info(pafs.FileSelector(f"{base.rstrip('/')}/_delta_log", allow_not_found=True))
-    commits = sorted(i.base_name for i in log if i.base_name.endswith((".json", ".parquet")))
-    if commits:
-        raise TableError(f"table {path}: _delta_log/ holds {len(commits)} log files ({commits[0]} .. {commits[-1]}) "
-                         "but no readable Delta table: expected a commit for every version from 0, or a "
-                         "checkpoint; the log is damaged")
-    return False
+    return DeltaTable.is_deltatable(catalog.native(path))
 
 
 def version(path: str, spark=None) -> int | None:

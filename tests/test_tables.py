@@ -155,3 +155,164 @@ def test_delta_spark_backend_round_trip(spark, tmp_path):
     df = rows(spark, [(1, "a", 1.0, None, D1)])
     tables._write_delta_spark(spark, df, path, "overwrite", ["ds"], None, "ds")
     assert spark.read.format("delta").load(path).count() == 1
+
+
+# --------------------------------------------------------------------------- statistics and sizes
+
+
+def add_actions(path, version=None):
+    from deltalake import DeltaTable
+
+    table = DeltaTable(path, version=version) if version is not None else DeltaTable(path)
+    return sorted(pa.table(table.get_add_actions(flatten=True)).to_pylist(), key=lambda a: a["path"])
+
+
+def test_commit_records_real_sizes_and_per_column_statistics(spark, table):
+    actions = add_actions(table)
+    assert {os.path.join(table, a["path"]): a["size_bytes"] for a in actions} == {
+        f: os.path.getsize(f) for f in parquet_files(table)}
+    ts = dt.datetime(2026, 10, 1, 12, 0)
+    one_task = rows(spark, [(1, "a", 1.5, ts, D3), (2, None, None, ts, D3)]).coalesce(1)
+    tables.write(spark, one_task, table, partition_by=["ds"])
+    (a,) = [a for a in add_actions(table) if a["partition.ds"] == D3]
+    assert (a["num_records"], a["min.id"], a["max.id"], a["min.amount"], a["max.amount"]) == (2, 1, 2, 1.5, 1.5)
+    assert (a["null_count.name"], a["null_count.amount"], a["null_count.id"]) == (1, 1, 0)
+    assert a["min.name"] == a["max.name"] == "a"
+    assert a["min.ts"] == a["max.ts"] == dt.datetime(2026, 10, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def test_delta_rs_skips_files_by_the_recorded_statistics(spark, table):
+    from deltalake import DeltaTable
+
+    tables.write(spark, rows(spark, [(100, "big", 1.0, None, D3)]), table, partition_by=["ds"])
+    kept = DeltaTable(table).file_uris(file_pruning_predicate="id >= 100")
+    assert [u.split("/")[-2] for u in kept] == ["ds=2026-10-03"]
+    assert len(DeltaTable(table).file_uris(file_pruning_predicate="amount > 2")) == 1  # only D2's file (3.0)
+
+
+def test_statistics_are_left_out_where_delta_cannot_state_them(spark, tmp_path):
+    path = str(tmp_path / "edge")
+    long = "x" * 40
+    df = spark.createDataFrame([(float("nan"), long, D1), (1.0, "b", D1)], "v double, s string, ds date")
+    tables.write(spark, df.coalesce(1), path, partition_by=["ds"])
+    (a,) = add_actions(path)
+    assert a["min.v"] is None and a["max.v"] is None  # NaN: no bounds rather than wrong ones
+    assert (a["min.s"], a["max.s"]) == ("b", None)  # a truncated max would be too small: left out
+    assert a["null_count.v"] == 0 and a["num_records"] == 2
+
+
+def test_replace_partition_commits_removes_and_records_the_predicate(spark, table):
+    from deltalake import DeltaTable
+
+    tables.write(spark, rows(spark, [(9, "z", 9.0, None, D1)]), table, mode="overwrite", partition_by=["ds"],
+                 replace_partitions=[D1])
+    last = DeltaTable(table).history(1)[0]
+    assert last["replaceWhere"] == "ds IN ('2026-10-01')"
+    assert sorted(a["partition.ds"] for a in add_actions(table)) == [D1, D2]
+    assert [a["min.id"] for a in add_actions(table) if a["partition.ds"] == D1] == [9]
+
+
+# --------------------------------------------------------------------------- damaged tables
+
+
+def damaged_copy(table, tmp_path):
+    import shutil
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(table, copy)
+    return copy
+
+
+def test_truncated_parquet_file_names_table_partition_and_file(spark, table, tmp_path):
+    copy = damaged_copy(table, tmp_path)
+    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
+    with open(victim, "r+b") as f:
+        f.truncate(100)
+    rel = os.path.relpath(victim, copy)
+    expected = f"table {copy}: partition ds=2026-10-02: file {rel} has 100 bytes; the Delta log (version 0) expects "
+    with pytest.raises(TableError) as e:
+        tables.read(spark, copy)
+    assert str(e.value).startswith(expected) and "\n" not in str(e.value)
+    with pytest.raises(TableError, match="truncated or overwritten"):
+        tables.read_rows(copy)
+    assert sorted(r.id for r in tables.read(spark, copy, partitions=[D1]).collect()) == [1, 2]  # others still read
+
+
+def test_corrupt_parquet_of_the_same_size_names_the_file(spark, table, tmp_path):
+    copy = damaged_copy(table, tmp_path)
+    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
+    size = os.path.getsize(victim)
+    with open(victim, "wb") as f:
+        f.write(b"\0" * size)
+    with pytest.raises(TableError) as e:
+        tables.read_rows(copy)
+    message = str(e.value)
+    assert message.startswith(f"table {copy}: partition ds=2026-10-02: file {os.path.relpath(victim, copy)} of "
+                              "version 0 is not readable Parquet (expected a Parquet file with the table's schema)")
+    assert "\n" not in message
+
+
+def test_missing_data_file_names_the_partition(spark, table, tmp_path):
+    copy = damaged_copy(table, tmp_path)
+    for f in parquet_files(copy):
+        if "ds=2026-10-01" in f:
+            os.remove(f)
+    with pytest.raises(TableError, match=r"partition ds=2026-10-01: file .* is missing from storage; the Delta log "
+                                         r"\(version 0\) expects it with \d+ bytes"):
+        tables.read(spark, copy)
+
+
+def test_damaged_or_missing_log_entries_are_one_line_errors(spark, table, tmp_path):
+    tables.write(spark, rows(spark, [(5, "e", 5.0, None, D3)]), table, partition_by=["ds"])
+    log = os.path.join(table, "_delta_log")
+    truncated = damaged_copy(table, tmp_path / "a")
+    commit = os.path.join(truncated, "_delta_log", "00000000000000000001.json")
+    with open(commit, "r+b") as f:
+        f.truncate(os.path.getsize(commit) // 2)
+    with pytest.raises(TableError) as e:
+        tables.read(spark, truncated)
+    assert str(e.value).startswith(f"table {truncated}: cannot load the latest version from its Delta log "
+                                   "(_delta_log/): expected a complete, readable JSON commit")
+    assert "\n" not in str(e.value)
+
+    first_missing = damaged_copy(table, tmp_path / "b")
+    os.remove(os.path.join(first_missing, "_delta_log", "00000000000000000000.json"))
+    with pytest.raises(TableError, match=r"cannot load the latest version from its Delta log"):
+        tables.read_rows(first_missing)
+    assert sorted(os.listdir(log))[:2] == ["00000000000000000000.json", "00000000000000000001.json"]  # original intact
+
+
+def test_log_without_a_readable_table_is_damaged_not_missing(tmp_path):
+    path = tmp_path / "t"
+    (path / "_delta_log").mkdir(parents=True)
+    (path / "_delta_log" / "00000000000000000003.json").write_text("{}")
+    with pytest.raises(TableError, match=r"cannot load the latest version from its Delta log .*No table metadata"):
+        tables.read_rows(str(path))
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def test_maintain_compacts_checkpoints_and_keeps_time_travel(tmp_path):
+    path = str(tmp_path / "runs")
+    for night in range(12):
+        tables.write_rows(None, path, pa.table({"run_id": [f"r{night}"], "n": [night]}))
+    done = tables.maintain(path, checkpoint_every=10, max_files=8)
+    assert (done.compacted, done.checkpoint, done.vacuumed) == (12, True, 0)
+    assert len(add_actions(path)) == 1
+    assert sorted(tables.read_rows(path)["n"].to_pylist()) == list(range(12))
+    assert sorted(tables.read_rows(path, 3)["n"].to_pylist()) == [0, 1, 2, 3]  # removed files stay for old versions
+    assert os.path.exists(os.path.join(path, "_delta_log", "_last_checkpoint"))
+    again = tables.maintain(path, checkpoint_every=10, max_files=8)
+    assert (again.compacted, again.checkpoint, again.version) == (0, False, done.version)  # idempotent: no commit
+
+
+def test_maintain_small_tables_covers_every_small_table(tmp_path):
+    from engine import catalog
+
+    cat = catalog.Catalog(str(tmp_path / "lake"))
+    tables.write_rows(None, cat.runs, pa.table({"run_id": ["r1"], "stage": ["features"]}))
+    done = tables.maintain_small_tables(cat)
+    assert [d.path for d in done] == [cat.path(spec) for spec in catalog.SMALL_TABLES]
+    assert [d.version for d in done if d.path == cat.runs] == [0]
+    assert all(d.version is None for d in done if d.path != cat.runs)  # absent tables are left alone
