@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -510,6 +512,29 @@ def _unreadable(path: str, version_: int, actions: list[dict], error: Exception)
     where = f"{_partition_of(bad)}file {unquote(bad['path'])} " if bad else "a data file "
     return (f"table {path}: {where}of version {version_} is not readable Parquet (expected a Parquet file with "
             f"the table's schema): {message}")
+
+
+def read_failure(path: str, error: BaseException) -> TableError | None:
+    """A Spark action's failure to read one of `path`'s Parquet files (corrupt with the size
+    the log recorded, so `read` could not see it) as one TableError line naming the table,
+    partition and file; None when `error` is something else. Call it where an action over
+    `read(spark, path)` fails: `raise tables.read_failure(path, e) or e from e`."""
+    text = str(error)
+    base = catalog.native(path).rstrip("/")
+    local = catalog.local_path(path)
+    for match in re.finditer(r"(\S+?\.parquet)", text):
+        found = match.group(1).strip("'\"[]().,")
+        for prefix in filter(None, (base, local and os.path.abspath(local), path.rstrip("/"))):
+            at = found.find(prefix.rstrip("/") + "/")
+            if at >= 0:
+                rel = unquote(found[at + len(prefix.rstrip("/")) + 1:])
+                parts = [p for p in rel.split("/")[:-1] if "=" in p]
+                where = f"partition {', '.join(parts)}: " if parts else ""
+                cause = next((line.strip() for line in text.splitlines()
+                              if "magic bytes" in line or "footer" in line.lower()), "")
+                return TableError(f"table {path}: {where}file {rel} is not readable Parquet (expected a Parquet "
+                                  f"file with the table's schema){': ' + cause if cause else ''}")
+    return None
 
 
 # --------------------------------------------------------------------------- maintenance

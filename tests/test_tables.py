@@ -252,6 +252,23 @@ def test_corrupt_parquet_of_the_same_size_names_the_file(spark, table, tmp_path)
     assert "\n" not in message
 
 
+def test_corrupt_parquet_failing_a_spark_action_maps_to_one_line(spark, table, tmp_path):
+    copy = damaged_copy(table, tmp_path)
+    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
+    size = os.path.getsize(victim)
+    with open(victim, "wb") as f:
+        f.write(b"\0" * size)
+    df = tables.read(spark, copy)  # same size: the log check passes; Spark fails when it reads
+    with pytest.raises(Exception) as e:
+        df.collect()
+    error = tables.read_failure(copy, e.value)
+    assert isinstance(error, TableError)
+    assert str(error).startswith(f"table {copy}: partition ds=2026-10-02: file {os.path.relpath(victim, copy)} "
+                                 "is not readable Parquet")
+    assert "\n" not in str(error)
+    assert tables.read_failure(copy, RuntimeError("something else")) is None
+
+
 def test_missing_data_file_names_the_partition(spark, table, tmp_path):
     copy = damaged_copy(table, tmp_path)
     for f in parquet_files(copy):
