@@ -594,8 +594,12 @@ def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
     return Maintenance(path, table.version(), compacted, checkpoint, vacuumed)
 
 
-def maintain_small_tables(cat: catalog.Catalog, **options: Any) -> list[Maintenance]:
-    """Run `maintain` over every table the engine appends to nightly (once per night)."""
+def maintain_small_tables(cat: catalog.Catalog, spark=None, **options: Any) -> list[Maintenance]:
+    """Run `maintain` over every table the engine appends to nightly (once per night, after
+    the night's commits). With delta-spark (Databricks), Delta itself checkpoints and the
+    platform's OPTIMIZE/VACUUM own the tables: nothing is done here."""
+    if spark is not None and has_delta_extension(spark):
+        return []
     return [maintain(cat.path(spec), **options) for spec in catalog.SMALL_TABLES]
 
 
