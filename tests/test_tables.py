@@ -223,6 +223,16 @@ def damaged_copy(table, tmp_path):
     return copy
 
 
+def zeroed_copy(table, tmp_path):
+    """A copy of the table whose ds=2026-10-02 file is zeros of the size the log recorded."""
+    copy = damaged_copy(table, tmp_path)
+    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
+    size = os.path.getsize(victim)
+    with open(victim, "wb") as f:
+        f.write(b"\0" * size)
+    return copy, victim
+
+
 def test_truncated_parquet_file_names_table_partition_and_file(spark, table, tmp_path):
     copy = damaged_copy(table, tmp_path)
     (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
@@ -239,11 +249,7 @@ def test_truncated_parquet_file_names_table_partition_and_file(spark, table, tmp
 
 
 def test_corrupt_parquet_of_the_same_size_names_the_file(spark, table, tmp_path):
-    copy = damaged_copy(table, tmp_path)
-    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
-    size = os.path.getsize(victim)
-    with open(victim, "wb") as f:
-        f.write(b"\0" * size)
+    copy, victim = zeroed_copy(table, tmp_path)
     with pytest.raises(TableError) as e:
         tables.read_rows(copy)
     message = str(e.value)
@@ -253,11 +259,7 @@ def test_corrupt_parquet_of_the_same_size_names_the_file(spark, table, tmp_path)
 
 
 def test_corrupt_parquet_failing_a_spark_action_maps_to_one_line(spark, table, tmp_path):
-    copy = damaged_copy(table, tmp_path)
-    (victim,) = [f for f in parquet_files(copy) if "ds=2026-10-02" in f]
-    size = os.path.getsize(victim)
-    with open(victim, "wb") as f:
-        f.write(b"\0" * size)
+    copy, victim = zeroed_copy(table, tmp_path)
     df = tables.read(spark, copy)  # same size: the log check passes; Spark fails when it reads
     with pytest.raises(Exception) as e:
         df.collect()
