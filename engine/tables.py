@@ -146,6 +146,10 @@ def read(spark, path: str, version: int | None = None, partitions: PartitionValu
     return df.select(*[f.name for f in schema])
 
 
+# Above this many files, an object store is listed once instead of asked per file.
+LIST_ABOVE = 32
+
+
 def _check_files(path: str, version_: int, actions: list[dict]) -> None:
     """Every file the log lists exists with the size the log recorded (one listing of the
     table, no data read): a missing, truncated or overwritten file is one TableError line."""
@@ -153,9 +157,13 @@ def _check_files(path: str, version_: int, actions: list[dict]) -> None:
         return
     fs, base = catalog.filesystem(path)
     base = base.rstrip("/")
-    found = {unquote(i.path[len(base) + 1:]): i.size
-             for i in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
-             if i.type == pafs.FileType.File}
+    if fs.type_name == "local" or len(actions) <= LIST_ABOVE:  # a stat (HEAD) per file
+        rels = [unquote(a["path"]) for a in actions]
+        infos = zip(rels, fs.get_file_info([f"{base}/{rel}" for rel in rels]))
+    else:  # one listing of the table (LIST requests of 1000 objects) beats a HEAD per file
+        infos = ((i.path[len(base) + 1:], i)
+                 for i in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)))
+    found = {unquote(rel): i.size for rel, i in infos if i.type == pafs.FileType.File}
     for a in actions:
         rel = unquote(a["path"])
         where = _partition_of(a)

@@ -200,12 +200,15 @@ def test_small_table_rows_and_maintenance_on_s3(s3):
     assert fs.get_file_info(f"{base}/_delta_log/_last_checkpoint").type == pafs.FileType.File
 
 
-def test_missing_object_is_one_line_naming_table_partition_and_file(s3):
-    uri = f"s3://{BUCKET}/lakehouse/features/damaged"
+@pytest.mark.parametrize("list_above", [tables.LIST_ABOVE, 0], ids=["head-per-file", "one-listing"])
+def test_missing_object_is_one_line_naming_table_partition_and_file(s3, monkeypatch, list_above):
+    monkeypatch.setattr(tables, "LIST_ABOVE", list_above)
+    uri = f"s3://{BUCKET}/lakehouse/features/damaged-{list_above}"
     files = executor_write(uri, batch([1], D1), batch([2], D2))
     commit(uri, files)
     gone = [f["path"] for f in files if "ds=2026-10-02" in f["path"]][0]
     fs, base = catalog.filesystem(uri)
+    assert sorted(tables.read_rows(uri)["id"].to_pylist()) == [1, 2]  # intact: the check passes
     fs.delete_file(f"{base}/{gone}")
     with pytest.raises(TableError) as e:
         tables.read_rows(uri)
