@@ -599,7 +599,8 @@ def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
     except Exception as e:
         raise TableError(f"table {path}: maintenance failed (the table is unchanged or compacted, "
                          f"never half-written): {e}") from e
-    return Maintenance(path, table.version(), compacted, checkpoint, vacuumed)
+    return Maintenance(path, _delta_table(path).version() if vacuumed else table.version(), compacted,
+                       checkpoint, vacuumed)
 
 
 def maintain_small_tables(cat: catalog.Catalog, spark=None, **options: Any) -> list[Maintenance]:
