@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import time
 
 import pyarrow as pa
 import pytest
@@ -335,3 +336,28 @@ def test_maintain_small_tables_covers_every_small_table(tmp_path):
     assert [d.path for d in done] == [cat.path(spec) for spec in catalog.SMALL_TABLES]
     assert [d.version for d in done if d.path == cat.runs] == [0]
     assert all(d.version is None for d in done if d.path != cat.runs)  # absent tables are left alone
+
+
+def test_maintain_vacuums_only_files_removed_longer_ago_than_the_retention(tmp_path):
+    from deltalake import DeltaTable
+    from deltalake.transaction import RemoveAction
+
+    path = str(tmp_path / "small")
+    for n in range(3):
+        tables.write_rows(None, path, pa.table({"n": [n]}))
+    old, recent, _ = add_actions(path)
+    now = time.time() * 1000
+    table = DeltaTable(path)
+    table.create_write_transaction([
+        RemoveAction(path=old["path"], data_change=True, deletion_timestamp=int(now - 40 * 86400_000),
+                     size=old["size_bytes"], partition_values={}),
+        RemoveAction(path=recent["path"], data_change=True, deletion_timestamp=int(now),
+                     size=recent["size_bytes"], partition_values={}),
+    ], mode="append", schema=table.schema())
+    done = tables.maintain(path, max_files=100, retention=dt.timedelta(days=30))
+    assert done.vacuumed == 1
+    assert not os.path.exists(os.path.join(path, old["path"]))
+    assert os.path.exists(os.path.join(path, recent["path"]))  # still read by versions inside the retention
+    assert len(tables.read_rows(path)) == 1
+    with pytest.raises(TableError, match="maintenance failed"):
+        tables.maintain(path, retention=dt.timedelta(days=1))  # below Delta's 7 days: refused
