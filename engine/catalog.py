@@ -160,6 +160,10 @@ VALIDATION_PARTITIONS = TableSpec("validation/partitions", (), "table, ds", ("ta
     ("updated_at", _TS),
     ("released_by", pa.string()),
     ("release_reason", pa.string()),
+    # What the verdict judged: the feature table's version and the partition's content id
+    # (its data files); a verdict whose content_id is not the partition's current one is stale.
+    ("table_version", pa.int64()),
+    ("content_id", pa.string()),
 ]))
 
 # Partition summaries for learned checks: long format, so a new statistic is a new row, not a

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from engine.catalog import Catalog
 from engine import pipeline, tables
 from engine.cli import app
 from engine.config import load_config
@@ -38,7 +39,7 @@ def snapshot(spark, cfg):
     """Every table's version and sorted contents."""
     out = {}
     for name in ("features/orders", "runs", "validation/results", "validation/partitions"):
-        path = cfg.table(name)
+        path = Catalog.of(cfg).path(name)
         if tables.exists(path):
             df = tables.read(spark, path)
             out[name] = (tables.version(path), sorted(map(tuple, df.collect()), key=repr))
@@ -46,7 +47,7 @@ def snapshot(spark, cfg):
 
 
 def run_stages(cfg):
-    rows = tables.read_rows(cfg.table("runs")).to_pylist()
+    rows = tables.read_rows(Catalog.of(cfg).path("runs")).to_pylist()
     return [(r["logical_date"], r["stage"], r["status"]) for r in sorted(rows, key=lambda r: r["started_at"])]
 
 
@@ -54,7 +55,7 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
     day = END - dt.timedelta(days=2)
     [summary] = pipeline.run(spark, cfg, day)
     assert summary.status in ("success", "blocked")
-    computed = tables.partition_values(cfg.table("features/orders"))
+    computed = tables.partition_values(Catalog.of(cfg).path("features/orders"))
     assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 18
     stages = run_stages(cfg)
     assert (day, "features", "success") in stages and (day, "run", summary.status) in stages
@@ -67,7 +68,7 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
 
 def test_forced_rerun_replaces_the_partition_with_identical_rows(spark, cfg):
     pipeline.run(spark, cfg, END)
-    path = cfg.table("features/orders")
+    path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     rows = sorted(map(tuple, tables.read(spark, path).collect()), key=repr)
     pipeline.run(spark, cfg, END, force=True)
@@ -91,17 +92,17 @@ def test_failed_stage_is_recorded_with_its_error(spark, cfg):
     shutil.rmtree(Path(cfg.lakehouse) / "raw" / "orders" / f"ds={END.isoformat()}")
     with pytest.raises(SourceError):
         pipeline.run_date(spark, cfg, END, recompute=True)
-    rows = [r for r in tables.read_rows(cfg.table("runs")).to_pylist() if r["logical_date"] == END]
+    rows = [r for r in tables.read_rows(Catalog.of(cfg).path("runs")).to_pylist() if r["logical_date"] == END]
     by_stage = {r["stage"]: r for r in rows}
     assert by_stage["features"]["status"] == "failed"
     assert "no partition ds=2026-10-20" in by_stage["features"]["error"]
     assert by_stage["run"]["status"] == "failed" and by_stage["run"]["ended_at"] is not None
-    assert missing not in tables.partition_values(cfg.table("features/orders"))
+    assert missing not in tables.partition_values(Catalog.of(cfg).path("features/orders"))
 
 
 def test_backfill_recomputes_a_range_in_one_run(spark, cfg):
     pipeline.run(spark, cfg, END)
-    path = cfg.table("features/orders")
+    path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     summary = pipeline.backfill(spark, cfg, END - dt.timedelta(days=4), END - dt.timedelta(days=2))
     assert tables.version(path) == version + 1  # one commit for three partitions
