@@ -22,6 +22,8 @@ from engine.validation import (
     partition_statuses,
     quarantined_dates,
     release_partition,
+    unusable_dates,
+    unverdicted_dates,
     validate_partitions,
 )
 from engine.validation import store
@@ -249,12 +251,41 @@ def test_revalidation_replaces_the_status(spark, validated, tmp_path):
     assert sorted({r["run_id"] for r in results}) == ["run-1", "run-2"]  # history is kept
 
 
-def test_no_suite_means_every_partition_valid(spark, tmp_path):
+def test_no_suite_records_valid_verdicts_and_warns(spark, tmp_path):
     cfg = make_cfg(tmp_path, suite=None)
+    df = spark.createDataFrame(_rows(), "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, df, Catalog.of(cfg).path("features/orders"), mode="overwrite", partition_by=["ds"])
+    assert unverdicted_dates(spark, cfg, "orders") == [D1, D2, D3, D4]
+    assert unusable_dates(spark, cfg, "orders") == {D1, D2, D3, D4}  # no verdict yet: not for training
     report = validate_partitions(spark, cfg, "orders", [D1, D2], "run-1")
     assert report.statuses == {D1: "valid", D2: "valid"} and report.alerts == []
     assert "no suite" in report.note
-    assert not tables.exists(Catalog.of(cfg).path("validation/partitions"))
+    assert len(report.warnings) == 1 and "features/orders has no expectation suite" in report.warnings[0]
+    rows = {r["ds"]: r for r in tables.read_rows(Catalog.of(cfg).validation_partitions).to_pylist()}
+    assert sorted(rows) == [D1, D2] and {r["status"] for r in rows.values()} == {"valid"}
+    assert rows[D1]["content_id"] != rows[D2]["content_id"]
+    assert rows[D1]["table_version"] == tables.version(Catalog.of(cfg).features("orders"))
+    assert unverdicted_dates(spark, cfg, "orders") == [D3, D4]
+    assert unusable_dates(spark, cfg, "orders") == {D3, D4}
+
+
+def test_rewritten_partition_loses_its_verdict(spark, tmp_path):
+    """A verdict holds for the content it judged: rewriting a partition (a recompute, a
+    backfill, another writer) leaves it without a current verdict until it is validated again;
+    the other partitions keep theirs."""
+    cfg = make_cfg(tmp_path, suite=None)
+    path = Catalog.of(cfg).features("orders")
+    df = spark.createDataFrame(_rows(), "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, df, path, mode="overwrite", partition_by=["ds"])
+    validate_partitions(spark, cfg, "orders", [D1, D2, D3, D4], "run-1")
+    assert unverdicted_dates(spark, cfg, "orders") == [] and unusable_dates(spark, cfg, "orders") == set()
+    again = spark.createDataFrame([("z", "north", 30.0, 0.2, D2)],
+                                  "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, again, path, mode="overwrite", partition_by=["ds"], replace_partitions=[D2])
+    assert unverdicted_dates(spark, cfg, "orders") == [D2]
+    assert unusable_dates(spark, cfg, "orders") == {D2}
+    validate_partitions(spark, cfg, "orders", [D2], "run-2")
+    assert unverdicted_dates(spark, cfg, "orders") == []
 
 
 def test_release_records_who_when_why(spark, tmp_path):
