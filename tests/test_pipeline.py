@@ -55,6 +55,8 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
     day = END - dt.timedelta(days=2)
     [summary] = pipeline.run(spark, cfg, day)
     assert summary.status in ("success", "blocked")
+    # No expectation suite in this project: a warning in the summary, not only a log line.
+    assert any("features/orders has no expectation suite" in w for w in summary.warnings)
     computed = tables.partition_values(Catalog.of(cfg).path("features/orders"))
     assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 18
     stages = run_stages(cfg)
@@ -109,6 +111,113 @@ def test_backfill_recomputes_a_range_in_one_run(spark, cfg):
     assert "3 partitions" in summary.stages[0].detail
 
 
+# --------------------------------------------------------------------------- validation is a state
+
+
+def verdicts(spark, cfg):
+    """validation/partitions without what differs between runs (ids, times, versions)."""
+    rows = tables.read_rows(Catalog.of(cfg).validation_partitions).to_pylist()
+    return sorted((r["table"], r["ds"], r["status"], r["reasons"]) for r in rows)
+
+
+def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, tmp_path, demo_source):
+    """A run fails between the features commit and the validation commit (here: a malformed
+    suite; a SIGKILL leaves the same state). The next run, after the suite is fixed, finds
+    `features: nothing new` yet validates and quarantines exactly as a clean run does, and
+    until then the unvalidated partitions count as unusable for training."""
+    from engine.validation import SuiteError, unusable_dates
+
+    def project(name: str):
+        root = tmp_path / name
+        (root / "conf").mkdir(parents=True)
+        shutil.copy(REPO / "conf" / "project.yaml", root / "conf")
+        shutil.copy(REPO / "conf" / "features.yaml", root / "conf")
+        shutil.copytree(REPO / "expectations", root / "expectations")
+        shutil.copytree(demo_source / "raw", root / "lakehouse" / "raw")
+        return load_config(root / "conf"), root / "expectations" / "orders.json"
+
+    clean, _ = project("clean")
+    [clean_summary] = pipeline.run(spark, clean, END)
+    assert clean_summary.status == "blocked" and clean_summary.quarantined  # the demo's faults
+
+    crashed, suite = project("crashed")
+    good = suite.read_text()
+    suite.write_text(good[: len(good) // 2])  # truncated: validation fails after features committed
+    with pytest.raises(SuiteError):
+        pipeline.run(spark, crashed, END)
+    computed = tables.partition_values(Catalog.of(crashed).features("orders"))
+    assert len(computed) == 20
+    assert unusable_dates(spark, crashed, "orders") == set(computed)  # nothing unverdicted reaches training
+    assert run_stages(crashed)[-1] == (END, "run", "failed")
+
+    suite.write_text(good)
+    [summary] = pipeline.run(spark, crashed, END)  # not processed yet: the night is retried
+    features, validation = summary.stages[0], summary.stages[1]
+    assert features.detail == "nothing new"
+    assert validation.detail.startswith("20 partitions checked") and "left unvalidated by an earlier run" in validation.detail
+    assert summary.status == "blocked" and summary.quarantined == clean_summary.quarantined
+    assert verdicts(spark, crashed) == verdicts(spark, clean)
+    assert unusable_dates(spark, crashed, "orders") == unusable_dates(spark, clean, "orders") \
+        == set(clean_summary.quarantined["features/orders"])
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+def _summary(*, models=(), quarantined=None):
+    from engine.observability import ModelOutcome, RunSummary
+
+    return RunSummary(run_id="r", logical_date=END, quarantined=quarantined or {},
+                      models=[ModelOutcome(m, "s", status) for m, status in models])
+
+
+@pytest.mark.parametrize(("models", "quarantined", "status", "code"), [
+    ([("a", "promoted"), ("b", "rejected")], None, "success", 0),
+    ([("a", "promoted"), ("b", "waiting")], None, "success", 0),  # not enough history yet: not a failure
+    ([("a", "waiting"), ("b", "waiting")], None, "success", 0),  # a cold start
+    ([], None, "success", 0),  # nothing due
+    ([("a", "promoted")], {"features/orders": [END]}, "blocked", 3),
+    ([("a", "skipped")], None, "blocked", 3),  # window lost too many days
+    ([("a", "promoted"), ("b", "failed")], None, "partial", 4),
+    ([("a", "promoted"), ("b", "failed")], {"features/orders": [END]}, "partial", 4),
+    ([("a", "failed"), ("b", "failed")], None, "failed", 1),  # nothing trained: the night failed
+    ([("a", "failed"), ("b", "waiting")], None, "failed", 1),
+])
+def test_run_status_and_exit_code_tell_the_truth(models, quarantined, status, code):
+    from engine.exit_codes import exit_code
+    from engine.observability import run_status
+
+    summary = _summary(models=models, quarantined=quarantined)
+    assert run_status(summary) == status
+    summary.status = status
+    assert exit_code(summaries=[summary]) == code
+
+
+def test_exit_code_of_errors_and_of_a_catch_up():
+    from engine.errors import ConfigError, LockError, SourceError, UsageError
+    from engine.exit_codes import exit_code
+    from engine.observability import RunSummary
+
+    assert [exit_code(error=e) for e in (ConfigError("c"), UsageError("u"), LockError("l"), SourceError("s"))] \
+        == [2, 2, 1, 1]
+    nights = [RunSummary(run_id=str(i), logical_date=END, status=s) for i, s in enumerate(
+        ("success", "blocked", "partial", "skipped"))]
+    assert exit_code(summaries=nights) == 4  # the most serious night wins
+    assert exit_code(summaries=nights[:2]) == 3
+    assert exit_code(summaries=nights + [RunSummary(run_id="x", logical_date=END, status="failed")]) == 1
+    assert exit_code(summaries=[]) == 0
+
+
+def test_failed_night_is_not_processed_so_the_next_run_retries_it(spark, tmp_path):
+    from engine.observability import StageRecord, processed_dates, write_stage
+
+    runs = str(tmp_path / "runs")
+    days = [END - dt.timedelta(days=i) for i in range(4)]
+    for day, status in zip(days, ("success", "blocked", "partial", "failed")):
+        write_stage(spark, runs, StageRecord(f"r{day}", day, "run", status=status))
+    assert processed_dates(spark, runs) == set(days[:3])
+
+
 # --------------------------------------------------------------------------- CLI exit codes
 
 runner = CliRunner()
@@ -152,6 +261,7 @@ def test_nightly_job_parser_matches_the_cli():
     from jobs.nightly import main
 
     assert main(["--conf", "conf", "--date", "not-a-date"]) == 2
+    assert main(["--conf", str(REPO / "no-such-conf")]) == 2  # a ConfigError, through the shared mapping
 
 
 def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
