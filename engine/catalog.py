@@ -112,6 +112,8 @@ RUNS = TableSpec("runs", (), "run, stage", ("run_id", "stage"), pa.schema([
     ("rows_out", pa.int64()),
     ("detail", pa.string()),
     ("error", pa.string()),
+    ("seconds", pa.float64()),  # wall time of the stage (of the whole run for stage 'run')
+    ("spark_jobs", pa.int64()),  # Spark jobs the stage started (its job group), so regressions show
 ]))
 
 VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, expectation", (), pa.schema([

@@ -40,11 +40,16 @@ class StageRecord:
     rows_out: int | None = None
     detail: str | None = None  # short human-readable result, e.g. "3 partitions"
     error: str | None = None
+    spark_jobs: int | None = None  # Spark jobs started in the stage's job group
 
     @property
     def duration_seconds(self) -> float:
         end = self.ended_at or utcnow()
         return (end - self.started_at).total_seconds()
+
+    @property
+    def seconds(self) -> float:
+        return round(self.duration_seconds, 3)
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in RUNS_SCHEMA.names}

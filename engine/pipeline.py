@@ -46,6 +46,26 @@ def latest_complete_day(today: dt.date | None = None) -> dt.date:
     return (today or dt.datetime.now(dt.timezone.utc).date()) - dt.timedelta(days=1)
 
 
+class _JobCounter:
+    """Counts the Spark jobs a stage starts: a job group set around it (on this thread; the
+    status tracker lists the group's job ids)."""
+
+    def __init__(self, spark, group: str, description: str):
+        self.context = spark.sparkContext if spark is not None else None
+        self.group = group
+        if self.context is not None:
+            self.context.setJobGroup(group, description)
+
+    def stop(self) -> int | None:
+        if self.context is None:
+            return None
+        try:
+            return len(self.context.statusTracker().getJobIdsForGroup(self.group))
+        finally:
+            self.context.setLocalProperty("spark.jobGroup.id", None)
+            self.context.setLocalProperty("spark.job.description", None)
+
+
 class Run:
     """Records the stages of one run for one logical date."""
 
@@ -64,6 +84,7 @@ class Run:
         index, nights = self.night
         step = STAGES.index(name) if name in STAGES else 0
         self.progress(f"{self.summary.logical_date} {name}", (index + step / len(STAGES)) / nights)
+        jobs = _JobCounter(self.spark, f"retrain-{self.summary.run_id}-{name}", f"retrain {record.logical_date} {name}")
         try:
             yield record
         except BaseException as e:
@@ -75,6 +96,7 @@ class Run:
                 record.status = "success"
         finally:
             record.ended_at = utcnow()
+            record.spark_jobs = jobs.stop()
             self.summary.stages.append(record)
             write_stage(self.spark, self.runs_path, record)
             log.info("%s %s: %s %s", record.logical_date, name, record.status, record.detail or "")
@@ -105,6 +127,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         summary.ended_at = overall.ended_at = utcnow()
         overall.status = summary.status
         overall.rows_out = sum(s.rows_out or 0 for s in summary.stages)
+        overall.spark_jobs = sum(s.spark_jobs or 0 for s in summary.stages)
         write_stage(spark, run.runs_path, overall)
         summary.stages.append(overall)
         _export_metrics(cfg, summary)

@@ -61,6 +61,11 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
     assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 18
     stages = run_stages(cfg)
     assert (day, "features", "success") in stages and (day, "run", summary.status) in stages
+    # Each stage records its Spark jobs (its job group) and seconds; the run row sums the jobs.
+    rows = {r["stage"]: r for r in tables.read_rows(Catalog.of(cfg).runs).to_pylist() if r["logical_date"] == day}
+    assert rows["features"]["spark_jobs"] >= 1 and rows["validation"]["spark_jobs"] >= 0
+    assert rows["run"]["spark_jobs"] == sum(r["spark_jobs"] for s, r in rows.items() if s != "run")
+    assert all(r["seconds"] is not None for r in rows.values())
 
     before = snapshot(spark, cfg)
     [again] = pipeline.run(spark, cfg, day)
