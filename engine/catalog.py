@@ -139,6 +139,8 @@ RUNS = TableSpec("runs", (), "run, stage", ("run_id", "stage"), pa.schema([
     ("rows_out", pa.int64()),
     ("detail", pa.string()),
     ("error", pa.string()),
+    ("seconds", pa.float64()),  # wall time of the stage (of the whole run for stage 'run')
+    ("spark_jobs", pa.int64()),  # Spark jobs the stage started (its job group), so regressions show
 ]))
 
 VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, expectation", (), pa.schema([
@@ -187,6 +189,10 @@ VALIDATION_PARTITIONS = TableSpec("validation/partitions", (), "table, ds", ("ta
     ("updated_at", _TS),
     ("released_by", pa.string()),
     ("release_reason", pa.string()),
+    # What the verdict judged: the feature table's version and the partition's content id
+    # (its data files); a verdict whose content_id is not the partition's current one is stale.
+    ("table_version", pa.int64()),
+    ("content_id", pa.string()),
 ]))
 
 # Partition summaries for learned checks: long format, so a new statistic is a new row, not a

@@ -1,7 +1,9 @@
 """`retrain` command line. Logs go to stderr, summaries to stdout.
 
-Exit codes: 0 success, 1 failure, 2 config or usage error, 3 finished but data-quality
-checks blocked something (a quarantined partition or a model not retrained).
+Exit codes (engine/exit_codes.py, shared with jobs/nightly.py): 0 success, 1 failure,
+2 config or usage error, 3 finished but data-quality checks blocked something (a
+quarantined partition or a model not retrained), 4 finished but some (model, segment)
+pairs failed to train.
 """
 from __future__ import annotations
 
@@ -17,9 +19,8 @@ from typing import Iterator, Optional
 import typer
 from rich.console import Console
 
-from engine.errors import ConfigError, DataQualityBlocked, LockError, RetrainError, UsageError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BLOCKED = 0, 1, 2, 3
+from engine.errors import RetrainError, UsageError
+from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="retrain: nightly, observable batch retraining on Spark.")
@@ -51,18 +52,9 @@ def _exit_codes() -> Iterator[None]:
     """Map engine errors to the documented exit codes."""
     try:
         yield
-    except (ConfigError, UsageError) as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from e
-    except DataQualityBlocked as e:
-        err.print(f"[yellow]blocked:[/yellow] {e}", highlight=False)
-        raise typer.Exit(EXIT_BLOCKED) from e
-    except LockError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from e
     except RetrainError as e:
-        err.print(f"[red]failed:[/red] {e}", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from e
+        err.print(f"[red]{error_label(e)}:[/red] {e}", highlight=False)
+        raise typer.Exit(exit_code(error=e)) from e
 
 
 def _session(cfg):
@@ -86,14 +78,9 @@ def _progress() -> Iterator:
 def _print_summaries(summaries) -> int:
     from engine.report import render_summary
 
-    code = EXIT_OK
     for summary in summaries:
         render_summary(out, summary)
-        if summary.status == "blocked":
-            code = EXIT_BLOCKED
-        elif summary.status == "failed":
-            code = EXIT_FAILED
-    return code
+    return exit_code(summaries=summaries)
 
 
 @app.callback()
@@ -244,8 +231,8 @@ def demo(conf: Path = ConfOpt,
         from engine.report import render_demo_footer
 
         render_demo_footer(out, cfg, faults)
-    # The demo's blocked partitions are the point of the demo: exit 0 unless something failed.
-    raise typer.Exit(EXIT_FAILED if code == EXIT_FAILED else EXIT_OK)
+    # The demo's blocked partitions are the point of the demo: blocked (3) exits 0; others pass.
+    raise typer.Exit(EXIT_OK if code == EXIT_BLOCKED else code)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
+from engine import catalog
 from engine.errors import ConfigError
+from engine.transforms import TRANSFORMS
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -254,22 +256,11 @@ class Config(Frozen):
     def resolve(self, path: str) -> str:
         """A path from the config: URIs and absolute paths as given, relative ones against
         the project directory (the conf directory's parent)."""
-        if "://" in path or Path(path).is_absolute():
-            return path
-        return str((self.root.parent / path).resolve())
+        return catalog.resolve(path, self.root.parent)
 
     @property
     def lakehouse(self) -> str:
         return self.resolve(self.project.lakehouse)
-
-    def table(self, name: str) -> str:
-        """The path of a lakehouse table, e.g. table('features/orders')."""
-        return self.lakehouse.rstrip("/") + "/" + name
-
-    def lakehouse_file(self, path: str) -> str:
-        if "://" in path or Path(path).is_absolute():
-            return path
-        return self.table(path)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -308,6 +299,18 @@ def _format_errors(file: Path, prefix: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
+def _check_lakehouse_files(project: Project, project_file: Path, base: Path) -> None:
+    """Alert and metrics files stay inside the lakehouse unless configured as absolute paths."""
+    lakehouse = catalog.Catalog(catalog.resolve(project.lakehouse, base), project.validation.alerts_file,
+                                project.metrics.textfile)
+    for key, get in (("validation.alerts_file", lambda: lakehouse.alerts_file),
+                     ("metrics.textfile", lambda: lakehouse.metrics_file)):
+        try:
+            get()
+        except ValueError as e:
+            raise ConfigError(f"{project_file}: {key}: {e}") from e
+
+
 def load_config(conf_dir: str | Path) -> Config:
     """Parse a conf directory once into typed, frozen objects; raise ConfigError on any fault."""
     root = Path(conf_dir).resolve()
@@ -315,6 +318,7 @@ def load_config(conf_dir: str | Path) -> Config:
         raise ConfigError(f"{conf_dir}: not a directory (expected a conf directory with project.yaml)")
     project_file = root / "project.yaml"
     project = _parse(Project, _read_yaml(project_file), project_file)
+    _check_lakehouse_files(project, project_file, root.parent)
 
     features_file = root / "features.yaml"
     feature_sets: dict[str, FeatureSet] = {}
@@ -338,8 +342,6 @@ def load_config(conf_dir: str | Path) -> Config:
                         f"{features_file}: feature_sets.{name}.as_of_joins.{i}.source: unknown source "
                         f"{join.source!r} (expected one of {sorted(project.sources)})"
                     )
-            from engine.features import TRANSFORMS
-
             for i, transform in enumerate(fs.transforms):
                 if transform not in TRANSFORMS:
                     raise ConfigError(
@@ -359,8 +361,6 @@ def load_config(conf_dir: str | Path) -> Config:
                 f"{file}: feature_set: unknown feature set {model.feature_set!r} "
                 f"(expected one of {sorted(feature_sets)} from {features_file})"
             )
-        from engine.features import TRANSFORMS
-
         available = set(fs.output_columns) | {c for t in fs.transforms for c in TRANSFORMS[t].outputs}
         for i, col in enumerate(model.features):
             if col not in available or col in fs.labels:

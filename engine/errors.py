@@ -1,7 +1,7 @@
 """One exception class per failure kind. Messages say what was expected and what was found.
 
-The CLI maps them to exit codes: ConfigError and UsageError -> 2, DataQualityBlocked -> 3,
-anything else -> 1.
+The entry points map them to exit codes (engine/exit_codes.py): ConfigError and UsageError
+-> 2, anything else -> 1.
 """
 
 
@@ -35,11 +35,3 @@ class LockError(RetrainError):
 
 class ArtifactError(RetrainError):
     """A model artifact is missing or its sha256 does not match its metadata."""
-
-
-class TrainingError(RetrainError):
-    """A (model, segment) pair could not be trained."""
-
-
-class DataQualityBlocked(RetrainError):
-    """The run finished, but data-quality checks blocked partitions or models."""

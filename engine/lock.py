@@ -5,11 +5,18 @@ acquired_at, plus a random token (so a holder only ever removes its own lock) an
 the kernel boot id and the process start time (so a reused pid is not mistaken for the
 holder). A second run gets LockError naming the holder.
 
+On a local filesystem the holder also keeps a kernel lock (`fcntl.flock`) on the file for as
+long as it runs. The kernel drops it the moment the holder dies (SIGKILL, OOM, crash), so a
+lock file of this host whose kernel lock is free is taken over at once, whatever its pid now
+names. On shared storage (NFS, SMB, FUSE mounts such as DBFS or s3fs, ...) flock is not
+reliable across hosts, so there, and for a holder on another host, only the rules below apply.
+
 A lock is stale, and the next run takes it over with a logged warning, when
 - it is older than the TTL (`lock_ttl_minutes`, default 6 h: a run should never take that
   long, so the holder is hung or gone), or
-- its holder ran on this host and is gone: the pid is not running (or is a zombie), it now
-  belongs to a process that started later, or the host rebooted since.
+- its holder ran on this host and is gone: its kernel lock is free (local filesystems), the
+  pid is not running (or is a zombie), it now belongs to a process that started later, or
+  the host rebooted since.
 A holder on another host is only ever timed out by the TTL.
 
 A takeover renames the stale file aside and checks that it moved the very file it judged
@@ -24,6 +31,7 @@ dbfs:/ ...) the lock is skipped with a warning: there the scheduler's own concur
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -33,11 +41,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterator
 
+from engine import catalog
 from engine.errors import LockError
 
 log = logging.getLogger("retrain")
 
-LOCK_FILE = "_lock.json"
+LOCK_FILE = catalog.LOCK_FILE
+# Filesystems where flock is emulated, local to one client, or not honoured across hosts.
+SHARED_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre", "gpfs",
+                      "beegfs", "9p", "afs", "ocfs2", "gfs2", "fuse")
 # A lock file without valid content is being written (O_EXCL create, then write); after this
 # long its writer has crashed in between and the file is stale.
 UNREADABLE_GRACE_SECONDS = 30.0
@@ -67,17 +79,22 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _local(lakehouse_path: str) -> str | None:
-    if lakehouse_path.startswith("file://"):
-        return lakehouse_path[len("file://"):]
-    if "://" in lakehouse_path or lakehouse_path.startswith("dbfs:"):
-        return None
-    return lakehouse_path
-
-
-def lock_path(lakehouse_path: str) -> str:
-    local = _local(lakehouse_path)
-    return os.path.join(local if local is not None else lakehouse_path, LOCK_FILE)
+def kernel_locks_reliable(path: str) -> bool:
+    """Does flock on `path` exclude every process that can open it? False on shared storage
+    (by the mount's filesystem type in /proc/mounts) and where /proc does not say."""
+    try:
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[1:3] for line in f if len(line.split()) >= 3]
+    except OSError:
+        return False
+    real = os.path.realpath(path)
+    best, fstype = "", None
+    for point, kind in mounts:
+        point = point.replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, kind
+    return fstype is not None and not fstype.startswith(SHARED_FILESYSTEMS)
 
 
 # --------------------------------------------------------------------------- processes
@@ -156,11 +173,23 @@ def _snapshot(path: str) -> tuple[tuple[int, int], bytes] | None:
         return None
 
 
-def read_lock(lakehouse_path: str) -> LockInfo | None:
-    """The current holder of a lakehouse, for `retrain status`; None if it is free (or its
-    lock file is unreadable)."""
-    snap = _snapshot(lock_path(lakehouse_path))
-    return _parse(snap[1]) if snap else None
+def _kernel_lock_held(path: str, snap: tuple[tuple[int, int], bytes]) -> bool | None:
+    """Does a live process hold the kernel lock of the very file of `snap`? None if unknown
+    (the file changed or vanished meanwhile)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        if os.fstat(fd).st_ino != snap[0][0]:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+    finally:
+        os.close(fd)  # drops the probe's shared lock
 
 
 def _remove_if_unchanged(path: str, snap: tuple[tuple[int, int], bytes]) -> bool:
@@ -188,7 +217,9 @@ def _remove_if_unchanged(path: str, snap: tuple[tuple[int, int], bytes]) -> bool
             pass
 
 
-def _acquire(path: str, ttl_minutes: int, owner: str, lakehouse: str) -> LockInfo:
+def _acquire(path: str, ttl_minutes: int, owner: str, lakehouse: str, kernel: bool) -> tuple[LockInfo, int]:
+    """Take the lock file; return what it holds and its open descriptor (which keeps the
+    kernel lock when `kernel`)."""
     stat = _proc_stat(os.getpid())
     for _ in range(5):
         try:
@@ -198,9 +229,10 @@ def _acquire(path: str, ttl_minutes: int, owner: str, lakehouse: str) -> LockInf
             if snap is None:
                 continue  # released in the meantime
             info = _parse(snap[1])
+            held = _kernel_lock_held(path, snap) if kernel else None
             if info is None:
                 age = _now().timestamp() - snap[0][1] / 1e9
-                if age < UNREADABLE_GRACE_SECONDS:
+                if held or age < UNREADABLE_GRACE_SECONDS:
                     raise LockError(
                         f"lakehouse {lakehouse} is being locked by another run right now "
                         f"({path} was created {age:.0f} s ago and is not written yet)") from None
@@ -209,6 +241,8 @@ def _acquire(path: str, ttl_minutes: int, owner: str, lakehouse: str) -> LockInf
             else:
                 reason = stale_reason(info, ttl_minutes)
                 holder = info.describe()
+                if reason is None and held is False and info.host == socket.gethostname():
+                    reason = "no process holds its kernel lock (its holder died)"
                 if reason is None:
                     raise LockError(
                         f"lakehouse {lakehouse} is locked by {holder}; expected no other run. "
@@ -221,11 +255,14 @@ def _acquire(path: str, ttl_minutes: int, owner: str, lakehouse: str) -> LockInf
                         acquired_at=_now().isoformat(timespec="seconds"), token=uuid.uuid4().hex,
                         boot_id=_boot_id(), pid_start=stat[1] if stat else None)
         try:
+            if kernel:  # before the content is written: a readable lock file is always held
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.write(fd, json.dumps(asdict(info), indent=1).encode("utf-8") + b"\n")
             os.fsync(fd)
-        finally:
+        except BaseException:
             os.close(fd)
-        return info
+            raise
+        return info, fd
     raise LockError(f"lakehouse {lakehouse}: could not take the lock {path}: other runs keep taking it")
 
 
@@ -245,16 +282,19 @@ def lakehouse_lock(lakehouse_path: str, ttl_minutes: int, owner: str) -> Iterato
     """Hold the lakehouse for one run (`owner` = the run id). Raises LockError naming the
     holder if another live run has it. Yields the LockInfo written (None when the lakehouse
     is not a local path and cannot be locked). Released on exit, exceptions included."""
-    local = _local(lakehouse_path)
+    local = catalog.local_path(lakehouse_path)
     if local is None:
         log.warning("lakehouse %s is not a local path: not locked; the scheduler must prevent "
                     "concurrent runs", lakehouse_path)
         yield None
         return
     os.makedirs(local, exist_ok=True)
-    path = os.path.join(local, LOCK_FILE)
-    mine = _acquire(path, ttl_minutes, owner, lakehouse_path)
+    path = catalog.local_path(catalog.join(lakehouse_path, LOCK_FILE))
+    mine, fd = _acquire(path, ttl_minutes, owner, lakehouse_path, kernel_locks_reliable(local))
     try:
         yield mine
     finally:
-        _release(path, mine)
+        try:
+            _release(path, mine)
+        finally:
+            os.close(fd)  # the kernel lock goes with it

@@ -10,8 +10,8 @@ Where they go:
 Metrics, all gauges (the value is about the last exported run unless said otherwise):
 
   retrain_last_success_timestamp_seconds{stage}       time of the last run that finished
-      with status success or blocked (stage="run"), and of each of its stages that finished
-      success/blocked. A run that did not finish (failed, skipped, ...) never sets it: the
+      with status success, blocked or partial (stage="run"), and of each of its stages that
+      finished success/blocked. A run that did not finish (failed, skipped, ...) never sets it: the
       previous value is kept (read back from the textfile; left out of the push).
   retrain_last_completion_timestamp_seconds{stage,status}  when each stage (and "run") last
       ended, labelled with how; one series per stage.
@@ -21,7 +21,8 @@ Metrics, all gauges (the value is about the last exported run unless said otherw
   retrain_partitions_quarantined{table}               partitions quarantined in the run.
   retrain_validation_failures{table,column,severity}  failed expectations in the run.
   retrain_models{status}                              (model, segment) pairs by outcome:
-      trained (= promoted + rejected), promoted, rejected, failed, skipped.
+      trained (= promoted + rejected), promoted, rejected, failed, skipped, waiting (not
+      enough history yet: not a failure).
   retrain_model_consecutive_rejections{model_id,segment}  consecutive evaluations (over
       logical dates) that ended in rejection; promotion resets it; failed/skipped/not-due
       runs leave it unchanged. Rerunning a logical date does not count twice.
@@ -53,6 +54,7 @@ from prometheus_client import CollectorRegistry, pushadd_to_gateway, write_to_te
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
+from engine import catalog
 from engine.config import MetricsSettings
 from engine.observability import RunSummary, utcnow
 
@@ -60,9 +62,10 @@ log = logging.getLogger("retrain")
 
 RUN_STAGE = "run"
 # Statuses that mean "the run/stage did its job": blocked = finished, data-quality checks
-# held something back (exit code 3). That is a data problem, alerted on separately.
-FINISHED = frozenset({"success", "blocked"})
-MODEL_STATUSES = ("trained", "promoted", "rejected", "failed", "skipped")
+# held something back (exit code 3); partial = finished, some (model, segment) pairs failed
+# to train (exit code 4). Those are alerted on separately (quarantined partitions, failed models).
+FINISHED = frozenset({"success", "blocked", "partial"})
+MODEL_STATUSES = ("trained", "promoted", "rejected", "failed", "skipped", "waiting")
 
 LAST_SUCCESS = "retrain_last_success_timestamp_seconds"
 LAST_COMPLETION = "retrain_last_completion_timestamp_seconds"
@@ -89,7 +92,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family(LAST_SUCCESS, "Unix time the run (stage=run) or a stage last finished successfully "
-           "(status success or blocked).", ("stage",), carried=True),
+           "(status success, blocked or partial).", ("stage",), carried=True),
     Family(LAST_COMPLETION, "Unix time the run (stage=run) or a stage last ended, with its status.",
            ("stage", "status"), carried=True),
     Family(DURATION, "Wall-clock seconds of the last run (stage=run) and of each stage that ran.",
@@ -176,7 +179,7 @@ def build_state(summary: RunSummary, previous: State | None) -> State:
     day = _date_ts(summary.logical_date)
     for m in summary.models:
         if m.status not in ("promoted", "rejected"):
-            continue  # failed / skipped: no verdict on the model, the streak stands
+            continue  # failed / skipped / waiting: no verdict on the model, the streak stands
         key = (m.model_id, m.segment)
         count, last = streak.get(key, 0.0), evaluated.get(key)
         if last is not None and day < last:
@@ -233,14 +236,6 @@ def registry_for(state: State, names: Iterable[str] | None = None) -> CollectorR
 # --------------------------------------------------------------------------- export
 
 
-def _local_path(path: str) -> str | None:
-    if path.startswith("file://"):
-        return path[len("file://"):]
-    if "://" in path:
-        return None
-    return path
-
-
 def _gateway_url(gateway: str) -> str:
     return gateway if "://" in gateway else "http://" + gateway
 
@@ -282,10 +277,10 @@ def export_metrics(
     timeout: float = 10.0,
 ) -> None:
     """Export the run's golden signals to the textfile (if `textfile_path`, usually
-    `cfg.lakehouse_file(settings.textfile)`) and to the Pushgateway (if
+    `Catalog.of(cfg).metrics_file`) and to the Pushgateway (if
     `settings.pushgateway`). `pipeline` (e.g. the project name) is added to the Pushgateway
     grouping key. Never raises for an export problem; it logs it."""
-    path = _local_path(textfile_path) if textfile_path else None
+    path = catalog.local_path(textfile_path) if textfile_path else None
     if textfile_path and path is None:
         log.warning("metrics: textfile %s is not a local path; node_exporter cannot read it, skipped",
                     textfile_path)

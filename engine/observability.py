@@ -40,11 +40,16 @@ class StageRecord:
     rows_out: int | None = None
     detail: str | None = None  # short human-readable result, e.g. "3 partitions"
     error: str | None = None
+    spark_jobs: int | None = None  # Spark jobs started in the stage's job group
 
     @property
     def duration_seconds(self) -> float:
         end = self.ended_at or utcnow()
         return (end - self.started_at).total_seconds()
+
+    @property
+    def seconds(self) -> float:
+        return round(self.duration_seconds, 3)
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in RUNS_SCHEMA.names}
@@ -56,7 +61,7 @@ class ModelOutcome:
 
     model_id: str
     segment: str
-    status: str  # promoted | rejected | failed | skipped
+    status: str  # promoted | rejected | failed | skipped (whole model, segment "*") | waiting (not enough history yet)
     metric: str | None = None
     value: float | None = None
     champion_value: float | None = None
@@ -78,7 +83,7 @@ class ValidationFailure:
 class RunSummary:
     run_id: str
     logical_date: dt.date
-    status: str = "running"  # success | failed | blocked | skipped
+    status: str = "running"  # success | blocked | partial | failed | skipped (see run_status)
     started_at: dt.datetime = field(default_factory=utcnow)
     ended_at: dt.datetime | None = None
     stages: list[StageRecord] = field(default_factory=list)
@@ -86,6 +91,7 @@ class RunSummary:
     validation_failures: list[ValidationFailure] = field(default_factory=list)
     models: list[ModelOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. a feature set without an expectation suite
 
     @property
     def duration_seconds(self) -> float:
@@ -103,16 +109,24 @@ def write_stage(spark, runs_path: str, record: StageRecord) -> None:
     tables.write_rows(spark, runs_path, table, mode="append")
 
 
-def last_successful_date(spark, runs_path: str) -> dt.date | None:
-    """The latest logical date whose run finished successfully (stage 'run')."""
-    from engine import tables
+# Run statuses of a night that is done: the next run does not redo it (a failed night is retried).
+PROCESSED = ("success", "blocked", "partial")
+TRAINED = ("promoted", "rejected")
 
-    rows = tables.read_rows(runs_path, spark=spark)
-    if rows is None:
-        return None
-    dates = [r["logical_date"] for r in rows.to_pylist()
-             if r["stage"] == "run" and r["status"] in ("success", "blocked")]
-    return max(dates, default=None)
+
+def run_status(summary: RunSummary) -> str:
+    """The status of a run that finished its stages, from what they did:
+    failed   every (model, segment) pair that tried to train failed (nothing was trained)
+    partial  some pairs failed to train, others trained
+    blocked  data-quality checks held something back (a quarantined partition, a skipped model)
+    success  everything due trained, or is rightly waiting for history
+    """
+    statuses = [m.status for m in summary.models]
+    if "failed" in statuses:
+        return "partial" if any(s in TRAINED for s in statuses) else "failed"
+    if summary.quarantined or "skipped" in statuses:
+        return "blocked"
+    return "success"
 
 
 def processed_dates(spark, runs_path: str) -> set[dt.date]:
@@ -121,5 +135,4 @@ def processed_dates(spark, runs_path: str) -> set[dt.date]:
     rows = tables.read_rows(runs_path, spark=spark)
     if rows is None:
         return set()
-    return {r["logical_date"] for r in rows.to_pylist()
-            if r["stage"] == "run" and r["status"] in ("success", "blocked")}
+    return {r["logical_date"] for r in rows.to_pylist() if r["stage"] == "run" and r["status"] in PROCESSED}

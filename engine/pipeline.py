@@ -2,10 +2,13 @@
 
 run(spark, cfg, date)   one nightly run for logical date D, catching up on missed nights:
   features        MAP 1: every source day <= D without a feature partition (one job per set)
-  validation      MAP 2: the partitions just computed, against expectations/<set>.json
+  validation      MAP 2: every partition without a verdict for its current content (the ones
+                  just computed, and any a crashed run or another writer left unvalidated)
   training_sets   REDUCE: valid, matured partitions -> training sets of the models due on D
+                  (a partition without a current verdict counts as quarantined)
   train           every (model, segment) pair in one Spark job; registry; promotion gate
 Each stage is recorded in the `runs` table, failed ones too; metrics are exported at the end.
+The run's status (observability.run_status) gives the exit code (engine.exit_codes).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from engine import catalog
 from engine import features as feature_map
 from engine.config import Config
 from engine.errors import UsageError
@@ -26,6 +30,7 @@ from engine.observability import (
     StageRecord,
     new_run_id,
     processed_dates,
+    run_status,
     utcnow,
     write_stage,
 )
@@ -41,6 +46,26 @@ def latest_complete_day(today: dt.date | None = None) -> dt.date:
     return (today or dt.datetime.now(dt.timezone.utc).date()) - dt.timedelta(days=1)
 
 
+class _JobCounter:
+    """Counts the Spark jobs a stage starts: a job group set around it (on this thread; the
+    status tracker lists the group's job ids)."""
+
+    def __init__(self, spark, group: str, description: str):
+        self.context = spark.sparkContext if spark is not None else None
+        self.group = group
+        if self.context is not None:
+            self.context.setJobGroup(group, description)
+
+    def stop(self) -> int | None:
+        if self.context is None:
+            return None
+        try:
+            return len(self.context.statusTracker().getJobIdsForGroup(self.group))
+        finally:
+            self.context.setLocalProperty("spark.jobGroup.id", None)
+            self.context.setLocalProperty("spark.job.description", None)
+
+
 class Run:
     """Records the stages of one run for one logical date."""
 
@@ -51,6 +76,7 @@ class Run:
         self.summary = RunSummary(run_id=new_run_id(logical_date), logical_date=logical_date)
         self.progress = progress or (lambda message, fraction: None)
         self.night = night  # (index, number of nights) of a catch-up
+        self.runs_path = catalog.Catalog.of(cfg).runs
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
@@ -58,6 +84,7 @@ class Run:
         index, nights = self.night
         step = STAGES.index(name) if name in STAGES else 0
         self.progress(f"{self.summary.logical_date} {name}", (index + step / len(STAGES)) / nights)
+        jobs = _JobCounter(self.spark, f"retrain-{self.summary.run_id}-{name}", f"retrain {record.logical_date} {name}")
         try:
             yield record
         except BaseException as e:
@@ -69,8 +96,9 @@ class Run:
                 record.status = "success"
         finally:
             record.ended_at = utcnow()
+            record.spark_jobs = jobs.stop()
             self.summary.stages.append(record)
-            write_stage(self.spark, self.cfg.table("runs"), record)
+            write_stage(self.spark, self.runs_path, record)
             log.info("%s %s: %s %s", record.logical_date, name, record.status, record.detail or "")
 
 
@@ -88,8 +116,9 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         validation_run_id = _validation_stage(run, computed)
         if train:
             _training_stages(run, logical_date, validation_run_id)
-        blocked = bool(summary.quarantined) or any(m.status == "skipped" for m in summary.models)
-        summary.status = "blocked" if blocked else "success"
+        summary.status = run_status(summary)
+        if summary.status == "failed":
+            overall.error = "every (model, segment) pair that tried to train failed; the night will be retried"
     except BaseException as e:
         summary.status = "failed"
         overall.error = f"{type(e).__name__}: {e}"
@@ -98,7 +127,8 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         summary.ended_at = overall.ended_at = utcnow()
         overall.status = summary.status
         overall.rows_out = sum(s.rows_out or 0 for s in summary.stages)
-        write_stage(spark, cfg.table("runs"), overall)
+        overall.spark_jobs = sum(s.spark_jobs or 0 for s in summary.stages)
+        write_stage(spark, run.runs_path, overall)
         summary.stages.append(overall)
         _export_metrics(cfg, summary)
     return summary
@@ -128,25 +158,38 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
 
 
 def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | None:
-    from engine.validation import validate_partitions
+    """Validate every partition that lacks a verdict for its current content: those just
+    computed, and any left unvalidated by a crash, a failed run or another writer."""
+    from engine.validation import unverdicted_dates
 
     with run.stage("validation") as record:
-        if not computed:
+        todo = {name: unverdicted_dates(run.spark, run.cfg, name) for name in run.cfg.feature_sets}
+        todo = {name: dates for name, dates in todo.items() if dates}
+        if not todo:
             record.status = "skipped"
-            record.detail = "no new partitions"
+            record.detail = "every partition has a current verdict"
             return None
-        checked = quarantined = 0
-        for name, dates in computed.items():
-            report = validate_partitions(run.spark, run.cfg, name, dates, run.summary.run_id)
-            bad = sorted(d for d, status in report.statuses.items() if status == "quarantined")
-            if bad:
-                run.summary.quarantined[report.table] = bad
-            run.summary.validation_failures.extend(report.alerts)
-            checked += len(dates)
-            quarantined += len(bad)
-        record.rows_in = checked
-        record.detail = f"{checked} partitions checked, {quarantined} quarantined"
+        _validate(run, todo, record)
+        # partitions computed before this run that had no current verdict
+        earlier = sum(len(set(dates) - set(computed.get(name, []))) for name, dates in todo.items())
+        if earlier:
+            record.detail += f" ({earlier} left unvalidated by an earlier run)"
     return run.summary.run_id
+
+
+def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord) -> None:
+    from engine.validation import validate_partitions
+
+    quarantined = 0
+    for name, dates in todo.items():
+        report = validate_partitions(run.spark, run.cfg, name, dates, run.summary.run_id)
+        if report.quarantined:
+            run.summary.quarantined[report.table] = report.quarantined
+        run.summary.validation_failures.extend(report.alerts)
+        run.summary.warnings.extend(report.warnings)
+        quarantined += len(report.quarantined)
+    record.rows_in = sum(len(dates) for dates in todo.values())
+    record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"
 
 
 def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | None) -> None:
@@ -158,9 +201,10 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
         return
     from engine.training import train_models
     from engine.training_sets import build_training_sets
-    from engine.validation import quarantined_dates
+    from engine.validation import unusable_dates
 
-    excluded = {name: quarantined_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
+    # Quarantined or without a current verdict: neither reaches a training set.
+    excluded = {name: unusable_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
     with run.stage("training_sets") as record:
         sets = build_training_sets(run.spark, run.cfg, due, logical_date, run.summary.run_id, excluded)
         record.rows_out = sum(sets.rows.values())
@@ -174,18 +218,20 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
     with run.stage("train") as record:
         outcomes = train_models(run.spark, run.cfg, trainable, logical_date, run.summary.run_id, sets, validation_run_id)
         run.summary.models.extend(outcomes)
-        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("promoted", "rejected", "failed")}
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("promoted", "rejected", "failed", "waiting")}
         record.rows_out = len(outcomes)
-        record.detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+        record.detail = ", ".join(f"{v} {k}" for k, v in counts.items() if v or k != "waiting")
+        trained = counts["promoted"] + counts["rejected"]
+        if counts["failed"] and not trained:
+            record.status = "failed"
+            record.error = f"all {counts['failed']} (model, segment) pairs that tried to train failed"
 
 
 def _export_metrics(cfg: Config, summary: RunSummary) -> None:
     from engine.metrics import export_metrics
 
-    settings = cfg.project.metrics
-    path = cfg.lakehouse_file(settings.textfile) if settings.textfile else None
     try:
-        export_metrics(summary, settings, path, pipeline=cfg.project.name)
+        export_metrics(summary, cfg.project.metrics, catalog.Catalog.of(cfg).metrics_file, pipeline=cfg.project.name)
     except Exception as e:  # metrics must never fail a run
         log.warning("metrics export failed: %s", e)
 
@@ -197,14 +243,15 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
         progress: Progress | None = None) -> list[RunSummary]:
     """The nightly job for `logical_date` (default: the latest complete day).
 
-    Catches up on missed nights in order (every date after the last successful run up to
-    `logical_date`). A date already processed is skipped unless `force`; re-running it with
-    `force` replaces its partitions, so tables hold the same rows.
+    Catches up on missed nights in order (every date after the last processed night up to
+    `logical_date`; a failed night is not processed, so it is retried). A date already
+    processed is skipped unless `force`; re-running it with `force` recomputes its partitions
+    (and so revalidates them), so tables hold the same rows.
     """
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
-        done = processed_dates(spark, cfg.table("runs"))
+        done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
         if logical_date in done and not force:
             log.info("%s already processed; nothing to do (use --force to recompute)", logical_date)
             return [RunSummary(run_id="-", logical_date=logical_date, status="skipped", ended_at=utcnow(),
@@ -243,8 +290,9 @@ def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     if not computed:
         raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
     run_ = Run(spark, cfg, end, progress)
-    _validation_stage(run_, computed)
-    run_.summary.status = "blocked" if run_.summary.quarantined else "success"
+    with run_.stage("validation") as record:
+        _validate(run_, computed, record)
+    run_.summary.status = run_status(run_.summary)
     run_.summary.ended_at = utcnow()
     return run_.summary
 

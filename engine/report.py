@@ -8,11 +8,12 @@ import os
 from rich.console import Console
 from rich.table import Table
 
+from engine import catalog
 from engine.config import Config
 from engine.observability import RunSummary
 
-STATUS_STYLE = {"success": "green", "blocked": "yellow", "failed": "red", "skipped": "dim",
-                "promoted": "green", "rejected": "yellow", "champion": "green"}
+STATUS_STYLE = {"success": "green", "blocked": "yellow", "partial": "red", "failed": "red", "skipped": "dim",
+                "waiting": "dim", "promoted": "green", "rejected": "yellow", "champion": "green"}
 
 
 def _styled(status: str) -> str:
@@ -34,6 +35,8 @@ def render_summary(console: Console, summary: RunSummary) -> None:
             table.add_row(s.stage, _styled(s.status), f"{s.duration_seconds:.1f}",
                           "" if rows is None else str(rows), s.error or s.detail or "")
         console.print(table)
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
     for tbl, dates in summary.quarantined.items():
         console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}",
                       highlight=False, soft_wrap=True)
@@ -60,7 +63,7 @@ def render_status(console: Console, spark, cfg: Config, limit: int) -> None:
     from engine import tables
 
     console.print(f"[bold]lakehouse[/bold] {cfg.lakehouse}", highlight=False)
-    runs = tables.read_rows(cfg.table("runs"), spark=spark)
+    runs = tables.read_rows(catalog.Catalog.of(cfg).runs, spark=spark)
     if runs is None:
         console.print("no runs yet")
         return
@@ -91,8 +94,8 @@ def _render_partitions(console: Console, spark, cfg: Config) -> None:
 
 
 def _render_alerts(console: Console, cfg: Config, run_id: str | None) -> None:
-    path = cfg.lakehouse_file(cfg.project.validation.alerts_file)
-    if not os.path.exists(path):
+    path = catalog.local_path(catalog.Catalog.of(cfg).alerts_file)
+    if path is None or not os.path.exists(path):
         return
     with open(path) as f:
         alerts = [json.loads(line) for line in f if line.strip()]
@@ -129,11 +132,13 @@ def render_demo_footer(console: Console, cfg: Config, faults) -> None:
     console.print("\n[bold]demo[/bold]: injected faults (raw/orders/_faults.json) — validation should catch each:")
     for f in faults:
         console.print(f"  ds={f.ds} column {f.column}: {f.kind}", highlight=False)
+    lake = catalog.Catalog.of(cfg)
     console.print(f"\nlakehouse: {cfg.lakehouse}", highlight=False)
-    for name in ("raw/orders", "raw/weather", "features/orders", "validation/results", "validation/profiles",
-                 "validation/partitions", "training_sets", "registry", "runs", "artifacts"):
-        console.print(f"  {cfg.table(name)}", highlight=False)
-    console.print(f"alerts:  {cfg.lakehouse_file(cfg.project.validation.alerts_file)}", highlight=False)
-    if cfg.project.metrics.textfile:
-        console.print(f"metrics: {cfg.lakehouse_file(cfg.project.metrics.textfile)}", highlight=False)
+    for path in (lake.raw("orders"), lake.raw("weather"), lake.features("orders"), lake.validation_results,
+                 lake.validation_profiles, lake.validation_partitions, lake.training_sets, lake.registry,
+                 lake.runs, lake.artifacts):
+        console.print(f"  {path}", highlight=False)
+    console.print(f"alerts:  {lake.alerts_file}", highlight=False)
+    if lake.metrics_file:
+        console.print(f"metrics: {lake.metrics_file}", highlight=False)
     console.print("next: retrain status --conf conf")

@@ -4,7 +4,8 @@
     spark-submit jobs/nightly.py --conf conf --backfill-start 2026-10-01 --backfill-end 2026-10-07
 
 Thin on purpose: parse arguments, load config, call one engine function. Exit codes as the
-CLI's: 0 success, 1 failure, 2 config or usage error, 3 data-quality checks blocked something.
+CLI's (engine/exit_codes.py): 0 success, 1 failure, 2 config or usage error, 3 data-quality
+checks blocked something, 4 some (model, segment) pairs failed to train.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine import pipeline
     from engine.config import load_config
-    from engine.errors import ConfigError, LockError, RetrainError, UsageError
+    from engine.errors import RetrainError, UsageError
+    from engine.exit_codes import error_label, exit_code
     from engine.report import render_summary
     from engine.spark import get_spark
     from rich.console import Console
@@ -55,16 +57,12 @@ def main(argv: list[str] | None = None) -> int:
             summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end)]
         else:
             summaries = pipeline.run(spark, cfg, args.date, force=args.force)
-    except (ConfigError, UsageError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (LockError, RetrainError) as e:
-        print(f"failed: {e}", file=sys.stderr)
-        return 1
+    except RetrainError as e:
+        print(f"{error_label(e)}: {e}", file=sys.stderr)
+        return exit_code(error=e)
     for summary in summaries:
         render_summary(console, summary)
-    statuses = {s.status for s in summaries}
-    return 1 if "failed" in statuses else 3 if "blocked" in statuses else 0
+    return exit_code(summaries=summaries)
 
 
 if __name__ == "__main__":

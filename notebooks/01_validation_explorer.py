@@ -35,7 +35,7 @@ except ImportError:
 import pandas as pd
 from pyspark.sql import functions as F
 
-from engine import tables
+from engine import catalog, tables
 from engine.config import load_config
 from engine.validation import partition_statuses
 
@@ -50,7 +50,7 @@ except ValueError:
 
 def absent(name: str) -> bool:
     """True (and says so) when the lakehouse table `name` does not exist yet."""
-    path = cfg.table(name)
+    path = catalog.Catalog.of(cfg).path(name)
     if tables.exists(path, spark):
         return False
     print(f"{name}: no table at {path} yet (run the pipeline first, e.g. with notebooks/03_run_pipeline)")
@@ -114,7 +114,7 @@ if statuses:
                                    "ds date, run_id string, status string")
 
 if latest is not None and not absent("validation/results"):
-    results = (tables.read(spark, cfg.table("validation/results"))
+    results = (tables.read(spark, catalog.Catalog.of(cfg).validation_results)
                .where(F.col("table") == TABLE)
                .join(latest.select("ds", "run_id"), ["ds", "run_id"]))
     failing = (results.where(~F.col("success"))
@@ -141,7 +141,7 @@ if latest is not None and not absent("validation/results"):
 # COMMAND ----------
 
 if latest is not None and not absent("validation/profiles"):
-    profiles = tables.read(spark, cfg.table("validation/profiles")).where(F.col("table") == TABLE)
+    profiles = tables.read(spark, catalog.Catalog.of(cfg).validation_profiles).where(F.col("table") == TABLE)
     profiled = sorted(r["column"] for r in profiles.select("column").distinct().collect())
     if COLUMN not in profiled:
         print(f"{TABLE}: column {COLUMN!r} has no profile; profiled columns: {', '.join(profiled) or 'none'}")

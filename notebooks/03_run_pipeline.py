@@ -36,7 +36,7 @@ except ImportError:
 import pandas as pd
 from pyspark.sql import functions as F
 
-from engine import pipeline, tables
+from engine import catalog, pipeline, tables
 from engine.config import load_config
 from engine.errors import UsageError
 
@@ -100,7 +100,8 @@ summary_rows = pd.DataFrame([{
     "quarantined": "; ".join(f"{t}: {', '.join(d.isoformat() for d in ds)}" for t, ds in s.quarantined.items()),
     "promoted": s.count_models("promoted"), "rejected": s.count_models("rejected"),
     "failed_models": s.count_models("failed"), "skipped_models": s.count_models("skipped"),
-    "notes": "\n".join(s.notes),
+    "waiting_models": s.count_models("waiting"),
+    "warnings": "\n".join(s.warnings), "notes": "\n".join(s.notes),
 } for s in summaries])
 display(summary_rows)
 
@@ -124,10 +125,10 @@ for s in summaries:
 run_ids = [s.run_id for s in summaries if s.run_id != "-"]
 if not run_ids:
     print("nothing ran: " + "; ".join(n for s in summaries for n in s.notes))
-elif not tables.exists(cfg.table("runs"), spark):
-    print(f"runs: no table at {cfg.table('runs')}")
+elif not tables.exists(catalog.Catalog.of(cfg).runs, spark):
+    print(f"runs: no table at {catalog.Catalog.of(cfg).runs}")
 else:
-    recorded = (tables.read(spark, cfg.table("runs"))
+    recorded = (tables.read(spark, catalog.Catalog.of(cfg).runs)
                 .where(F.col("run_id").isin(run_ids))
                 .withColumn("seconds", F.round(F.col("ended_at").cast("double") - F.col("started_at").cast("double"), 1))
                 .orderBy("logical_date", "ended_at")

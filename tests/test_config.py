@@ -109,3 +109,37 @@ def test_model_errors_name_file_and_key(conf):
     assert "m1.yaml: cadence:" in error_of(conf)
     (models / "m1.yaml").write_text(base.replace("metric: auc", "metric: rmse"))
     assert "m1.yaml: (top level): metric 'rmse' is not a classification metric" in error_of(conf)
+
+
+@pytest.mark.parametrize(("key", "old", "new"), [
+    ("validation.alerts_file", "alerts_file: alerts.jsonl", "alerts_file: ../outside/alerts.jsonl"),
+    ("metrics.textfile", "textfile: _metrics/retrain.prom", "textfile: _metrics/../../retrain.prom"),
+])
+def test_alert_and_metrics_files_may_not_leave_the_lakehouse(conf, key, old, new):
+    edit(conf / "project.yaml", old, new)
+    msg = error_of(conf)
+    assert msg.startswith(f"{conf / 'project.yaml'}: {key}: ") and "leaves the lakehouse" in msg
+
+
+def test_absolute_alert_file_is_allowed_and_catalog_gives_the_paths(conf, tmp_path):
+    from engine.catalog import Catalog
+
+    edit(conf / "project.yaml", "alerts_file: alerts.jsonl", f"alerts_file: {tmp_path / 'ops' / 'alerts.jsonl'}")
+    cfg = load_config(conf)
+    lake = Catalog.of(cfg)
+    assert lake.alerts_file == str(tmp_path / "ops" / "alerts.jsonl")
+    assert lake.metrics_file == str(conf.parent / "lakehouse" / "_metrics" / "retrain.prom")
+    assert not hasattr(cfg, "table") and not hasattr(cfg, "lakehouse_file")
+
+
+def test_config_does_not_import_the_features_stage():
+    """The transform registry is its own module: loading config never imports engine.features."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from engine.config import load_config; load_config(sys.argv[1]); "
+            "print('engine.features' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "conf")], capture_output=True, text=True,
+                         cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.catalog import Catalog
 from engine import pipeline
 from engine.config import load_config
 from engine.demo import generate, read_faults
@@ -60,7 +61,7 @@ def test_pipeline_pushes_golden_signals_and_a_failure_keeps_the_last_success(spa
     failed_at = labelled(m["retrain_last_completion_timestamp_seconds"], stage="run", status="failed")
     assert failed_at > success
     # The textfile collector file holds the same signals.
-    text = Path(cfg.lakehouse_file(cfg.project.metrics.textfile)).read_text()
+    text = Path(Catalog.of(cfg).metrics_file).read_text()
     assert 'retrain_last_completion_timestamp_seconds{stage="run",status="failed"}' in text
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import LockError
-from engine.lock import LOCK_FILE, lakehouse_lock, read_lock
+from engine.lock import LOCK_FILE, kernel_locks_reliable, lakehouse_lock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +76,6 @@ def test_held_lock_refuses_and_names_the_holder(tmp_path):
         acquired(proc)
         info = lock_json(lakehouse)
         assert (info["host"], info["pid"], info["run_id"]) == (socket.gethostname(), proc.pid, "run-A")
-        assert read_lock(str(lakehouse)).pid == proc.pid
 
         with pytest.raises(LockError) as e:
             with lakehouse_lock(str(lakehouse), 60, "run-B"):
@@ -163,16 +163,61 @@ def test_other_hosts_lock_is_only_timed_out(tmp_path):
         assert lock_json(lakehouse)["run_id"] == "run-B"
 
 
+def _own_start() -> int:
+    return int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
 def test_reused_pid_is_not_the_holder(tmp_path):
     lakehouse = tmp_path / "lakehouse"
-    start = int(Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    start = _own_start()
     write_lock(lakehouse, pid=os.getpid(), pid_start=start)  # this very process, alive
-    with pytest.raises(LockError):
+    with open(lakehouse / LOCK_FILE) as held:  # and holding the kernel lock, as a holder does
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(LockError):
+            with lakehouse_lock(str(lakehouse), 60, "run-B"):
+                pass
+        write_lock(lakehouse, pid=os.getpid(), pid_start=start - 1)  # same pid, another process
         with lakehouse_lock(str(lakehouse), 60, "run-B"):
-            pass
-    write_lock(lakehouse, pid=os.getpid(), pid_start=start - 1)  # same pid, another process
-    with lakehouse_lock(str(lakehouse), 60, "run-B"):
-        assert lock_json(lakehouse)["run_id"] == "run-B"
+            assert lock_json(lakehouse)["run_id"] == "run-B"
+
+
+def test_sigkilled_holder_does_not_block_the_next_run_even_if_its_pid_looks_alive(tmp_path, caplog):
+    """The kernel drops a killed holder's flock at once: the next run takes over even when the
+    recorded pid now names a live process that the /proc checks cannot tell apart (pid reuse,
+    another pid namespace). Without the kernel lock this lock would block until the TTL."""
+    lakehouse = tmp_path / "lakehouse"
+    if not kernel_locks_reliable(str(tmp_path)):
+        pytest.skip(f"{tmp_path} is on shared storage: flock is not used there")
+    proc = holder(lakehouse, "run-A")
+    acquired(proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close(), proc.stderr.close(), proc.stdin.close()
+    info = lock_json(lakehouse)
+    assert info["run_id"] == "run-A"  # the killed holder left its file behind
+    # Its pid now names a live process of this host that started exactly then (this one).
+    (lakehouse / LOCK_FILE).write_text(json.dumps(info | {"pid": os.getpid(), "pid_start": _own_start()}))
+    with caplog.at_level(logging.WARNING, logger="retrain"):
+        with lakehouse_lock(str(lakehouse), 60, "run-B") as mine:
+            assert lock_json(lakehouse)["token"] == mine.token
+    assert any("run-A" in r.getMessage() and "kernel lock" in r.getMessage() for r in caplog.records)
+    assert not (lakehouse / LOCK_FILE).exists()
+
+
+def test_live_holder_keeps_its_kernel_lock(tmp_path):
+    """A live holder keeps the kernel lock exclusively for the whole run and refuses a second run."""
+    lakehouse = tmp_path / "lakehouse"
+    proc = holder(lakehouse, "run-A")
+    try:
+        acquired(proc)
+        with open(lakehouse / LOCK_FILE) as f, pytest.raises(BlockingIOError):
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)  # the holder has it exclusively
+        with pytest.raises(LockError, match="run-A"):
+            with lakehouse_lock(str(lakehouse), 60, "run-B"):
+                pass
+    finally:
+        code, out, err = release(proc)
+    assert code == 0, err
 
 
 def test_unwritten_lock_file_waits_for_its_writer_then_goes_stale(tmp_path):

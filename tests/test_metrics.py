@@ -92,7 +92,8 @@ def test_textfile_has_every_signal(tmp_path):
         (("column", "amount"), ("severity", "block"), ("table", "features/orders")): 2.0,
         (("column", ""), ("severity", "warn"), ("table", "features/orders")): 1.0}
     models = {dict(k)["status"]: v for k, v in m["retrain_models"].items()}
-    assert models == {"trained": 2.0, "promoted": 1.0, "rejected": 1.0, "failed": 1.0, "skipped": 0.0}
+    assert models == {"trained": 2.0, "promoted": 1.0, "rejected": 1.0, "failed": 1.0, "skipped": 0.0,
+                      "waiting": 0.0}
     assert m["retrain_model_consecutive_rejections"] == {(("model_id", "churn"), ("segment", "us")): 1.0,
                                                          (("model_id", "churn"), ("segment", "eu")): 0.0}
 
@@ -132,6 +133,19 @@ def test_blocked_run_counts_as_finished_and_skipped_stage_has_no_duration(tmp_pa
     assert m["retrain_last_success_timestamp_seconds"][(("stage", "run"),)] == t(2, 2, 30).timestamp()
     assert (("stage", "training"),) not in m["retrain_last_success_timestamp_seconds"]
     assert set(m["retrain_stage_duration_seconds"]) == {(("stage", "run"),), (("stage", "features"),)}
+
+
+def test_partial_run_is_finished_and_waiting_pairs_are_not_failures(tmp_path):
+    path = tmp_path / "retrain.prom"
+    outcomes = [ModelOutcome("churn", "us", "promoted", "auc", 0.8), ModelOutcome("churn", "eu", "failed"),
+                ModelOutcome("churn", "apac", "waiting", reason="3 of 14 days of history")]
+    export_metrics(summary(1, "partial", models=outcomes), SETTINGS, str(path))
+    m = read(path)
+    assert m["retrain_last_success_timestamp_seconds"][(("stage", "run"),)] == t(2, 2, 30).timestamp()
+    models = {dict(k)["status"]: v for k, v in m["retrain_models"].items()}
+    assert (models["trained"], models["failed"], models["waiting"]) == (1.0, 1.0, 1.0)
+    # waiting gives no verdict on the model: no rejection streak starts for it
+    assert (("model_id", "churn"), ("segment", "apac")) not in m["retrain_model_consecutive_rejections"]
 
 
 def test_cleared_problems_are_zeroed_once_then_dropped(tmp_path):

@@ -1,4 +1,4 @@
-"""The Databricks notebooks under notebooks/, run end to end through engine.notebook's stand-in
+"""The Databricks notebooks under notebooks/, run end to end through tests/notebook_runner.py's stand-in
 against a demo lakehouse (two nightly runs of the shipped conf/, models included)."""
 import datetime as dt
 import shutil
@@ -8,10 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from engine.catalog import Catalog
 from engine import pipeline, registry, tables
 from engine.config import load_config
 from engine.demo import generate, read_faults
-from engine.notebook import NotebookError, WidgetError, parse_notebook, run_notebook
+from tests.notebook_runner import NotebookError, WidgetError, parse_notebook, run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -101,7 +102,7 @@ def test_source_format_cells_widgets_display_and_errors(tmp_path):
 
 
 def test_widget_values_must_be_defined_or_given():
-    from engine.notebook import DBUtils
+    from tests.notebook_runner import DBUtils
 
     dbutils = DBUtils({"date": dt.date(2026, 10, 20)})
     assert dbutils.widgets.get("date") == "2026-10-20"  # given as a job parameter, not created
@@ -213,7 +214,7 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
         shutil.copy(demo.root / name, tmp_path / "conf" / name)
     shutil.copytree(demo.lakehouse, tmp_path / "lakehouse")
     cfg = load_config(tmp_path / "conf")
-    runs_before = tables.read_rows(cfg.table("runs")).num_rows
+    runs_before = tables.read_rows(Catalog.of(cfg).path("runs")).num_rows
     notebook = NOTEBOOKS / "03_run_pipeline.py"
     conf = str(tmp_path / "conf")
 
@@ -231,7 +232,7 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
     assert set(recorded["run_id"]) == {run_id}
     assert list(recorded["stage"]) == ["features", "validation", "run"]  # in the order they ended
     assert recorded.set_index("stage").loc["features", "detail"] == "features/orders: 2 partitions"
-    runs = tables.read_rows(cfg.table("runs")).to_pylist()
+    runs = tables.read_rows(Catalog.of(cfg).path("runs")).to_pylist()
     assert len(runs) == runs_before + 3 and {r["stage"] for r in runs if r["run_id"] == run_id} == set(recorded["stage"])
 
     out = run_notebook(notebook, spark, {"conf": conf, "action": "validate", "date": clean})
@@ -244,7 +245,7 @@ def test_run_notebook_backfills_validates_and_records_runs(spark, demo, tmp_path
     [summary] = frame_with(out, "run_id", "status", "quarantined")
     assert summary["status"].iloc[0] == "skipped"  # processed by the fixture's nightly run
     assert f"nothing ran: {END} was already processed" in out["stdout"]
-    assert tables.read_rows(cfg.table("runs")).num_rows == runs_before + 4
+    assert tables.read_rows(Catalog.of(cfg).path("runs")).num_rows == runs_before + 4
 
     with pytest.raises(NotebookError, match="widget date: expected a date YYYY-MM-DD, got '20/10/2026'"):
         run_notebook(notebook, spark, {"conf": conf, "action": "run", "date": "20/10/2026"})
@@ -262,9 +263,9 @@ def test_notebooks_say_so_when_tables_are_absent(spark, tmp_path):
 
     out = run_notebook(NOTEBOOKS / "01_validation_explorer.py", spark, {"conf": conf})
     assert out["displayed"] == []
-    assert f"validation/partitions: no table at {cfg.table('validation/partitions')} yet" in out["stdout"]
+    assert f"validation/partitions: no table at {Catalog.of(cfg).path('validation/partitions')} yet" in out["stdout"]
     assert "features/orders: no validated partitions" in out["stdout"]
 
     out = run_notebook(NOTEBOOKS / "02_model_lineage.py", spark, {"conf": conf, "model_id": "late_delivery"})
     assert out["displayed"] == []
-    assert f"registry: no table at {cfg.table('registry')} yet" in out["stdout"]
+    assert f"registry: no table at {Catalog.of(cfg).path('registry')} yet" in out["stdout"]

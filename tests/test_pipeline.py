@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from engine.catalog import Catalog
 from engine import pipeline, tables
 from engine.cli import app
 from engine.config import load_config
@@ -38,7 +39,7 @@ def snapshot(spark, cfg):
     """Every table's version and sorted contents."""
     out = {}
     for name in ("features/orders", "runs", "validation/results", "validation/partitions"):
-        path = cfg.table(name)
+        path = Catalog.of(cfg).path(name)
         if tables.exists(path):
             df = tables.read(spark, path)
             out[name] = (tables.version(path), sorted(map(tuple, df.collect()), key=repr))
@@ -46,7 +47,7 @@ def snapshot(spark, cfg):
 
 
 def run_stages(cfg):
-    rows = tables.read_rows(cfg.table("runs")).to_pylist()
+    rows = tables.read_rows(Catalog.of(cfg).path("runs")).to_pylist()
     return [(r["logical_date"], r["stage"], r["status"]) for r in sorted(rows, key=lambda r: r["started_at"])]
 
 
@@ -54,10 +55,17 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
     day = END - dt.timedelta(days=2)
     [summary] = pipeline.run(spark, cfg, day)
     assert summary.status in ("success", "blocked")
-    computed = tables.partition_values(cfg.table("features/orders"))
+    # No expectation suite in this project: a warning in the summary, not only a log line.
+    assert any("features/orders has no expectation suite" in w for w in summary.warnings)
+    computed = tables.partition_values(Catalog.of(cfg).path("features/orders"))
     assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 18
     stages = run_stages(cfg)
     assert (day, "features", "success") in stages and (day, "run", summary.status) in stages
+    # Each stage records its Spark jobs (its job group) and seconds; the run row sums the jobs.
+    rows = {r["stage"]: r for r in tables.read_rows(Catalog.of(cfg).runs).to_pylist() if r["logical_date"] == day}
+    assert rows["features"]["spark_jobs"] >= 1 and rows["validation"]["spark_jobs"] >= 0
+    assert rows["run"]["spark_jobs"] == sum(r["spark_jobs"] for s, r in rows.items() if s != "run")
+    assert all(r["seconds"] is not None for r in rows.values())
 
     before = snapshot(spark, cfg)
     [again] = pipeline.run(spark, cfg, day)
@@ -67,7 +75,7 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
 
 def test_forced_rerun_replaces_the_partition_with_identical_rows(spark, cfg):
     pipeline.run(spark, cfg, END)
-    path = cfg.table("features/orders")
+    path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     rows = sorted(map(tuple, tables.read(spark, path).collect()), key=repr)
     pipeline.run(spark, cfg, END, force=True)
@@ -91,21 +99,128 @@ def test_failed_stage_is_recorded_with_its_error(spark, cfg):
     shutil.rmtree(Path(cfg.lakehouse) / "raw" / "orders" / f"ds={END.isoformat()}")
     with pytest.raises(SourceError):
         pipeline.run_date(spark, cfg, END, recompute=True)
-    rows = [r for r in tables.read_rows(cfg.table("runs")).to_pylist() if r["logical_date"] == END]
+    rows = [r for r in tables.read_rows(Catalog.of(cfg).path("runs")).to_pylist() if r["logical_date"] == END]
     by_stage = {r["stage"]: r for r in rows}
     assert by_stage["features"]["status"] == "failed"
     assert "no partition ds=2026-10-20" in by_stage["features"]["error"]
     assert by_stage["run"]["status"] == "failed" and by_stage["run"]["ended_at"] is not None
-    assert missing not in tables.partition_values(cfg.table("features/orders"))
+    assert missing not in tables.partition_values(Catalog.of(cfg).path("features/orders"))
 
 
 def test_backfill_recomputes_a_range_in_one_run(spark, cfg):
     pipeline.run(spark, cfg, END)
-    path = cfg.table("features/orders")
+    path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     summary = pipeline.backfill(spark, cfg, END - dt.timedelta(days=4), END - dt.timedelta(days=2))
     assert tables.version(path) == version + 1  # one commit for three partitions
     assert "3 partitions" in summary.stages[0].detail
+
+
+# --------------------------------------------------------------------------- validation is a state
+
+
+def verdicts(spark, cfg):
+    """validation/partitions without what differs between runs (ids, times, versions)."""
+    rows = tables.read_rows(Catalog.of(cfg).validation_partitions).to_pylist()
+    return sorted((r["table"], r["ds"], r["status"], r["reasons"]) for r in rows)
+
+
+def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, tmp_path, demo_source):
+    """A run fails between the features commit and the validation commit (here: a malformed
+    suite; a SIGKILL leaves the same state). The next run, after the suite is fixed, finds
+    `features: nothing new` yet validates and quarantines exactly as a clean run does, and
+    until then the unvalidated partitions count as unusable for training."""
+    from engine.validation import SuiteError, unusable_dates
+
+    def project(name: str):
+        root = tmp_path / name
+        (root / "conf").mkdir(parents=True)
+        shutil.copy(REPO / "conf" / "project.yaml", root / "conf")
+        shutil.copy(REPO / "conf" / "features.yaml", root / "conf")
+        shutil.copytree(REPO / "expectations", root / "expectations")
+        shutil.copytree(demo_source / "raw", root / "lakehouse" / "raw")
+        return load_config(root / "conf"), root / "expectations" / "orders.json"
+
+    clean, _ = project("clean")
+    [clean_summary] = pipeline.run(spark, clean, END)
+    assert clean_summary.status == "blocked" and clean_summary.quarantined  # the demo's faults
+
+    crashed, suite = project("crashed")
+    good = suite.read_text()
+    suite.write_text(good[: len(good) // 2])  # truncated: validation fails after features committed
+    with pytest.raises(SuiteError):
+        pipeline.run(spark, crashed, END)
+    computed = tables.partition_values(Catalog.of(crashed).features("orders"))
+    assert len(computed) == 20
+    assert unusable_dates(spark, crashed, "orders") == set(computed)  # nothing unverdicted reaches training
+    assert (END, "run", "failed") in run_stages(crashed) and (END, "validation", "failed") in run_stages(crashed)
+
+    suite.write_text(good)
+    [summary] = pipeline.run(spark, crashed, END)  # not processed yet: the night is retried
+    features, validation = summary.stages[0], summary.stages[1]
+    assert features.detail == "nothing new"
+    assert validation.detail.startswith("20 partitions checked") and "left unvalidated by an earlier run" in validation.detail
+    assert summary.status == "blocked" and summary.quarantined == clean_summary.quarantined
+    assert verdicts(spark, crashed) == verdicts(spark, clean)
+    assert unusable_dates(spark, crashed, "orders") == unusable_dates(spark, clean, "orders") \
+        == set(clean_summary.quarantined["features/orders"])
+
+
+# --------------------------------------------------------------------------- exit codes
+
+
+def _summary(*, models=(), quarantined=None):
+    from engine.observability import ModelOutcome, RunSummary
+
+    return RunSummary(run_id="r", logical_date=END, quarantined=quarantined or {},
+                      models=[ModelOutcome(m, "s", status) for m, status in models])
+
+
+@pytest.mark.parametrize(("models", "quarantined", "status", "code"), [
+    ([("a", "promoted"), ("b", "rejected")], None, "success", 0),
+    ([("a", "promoted"), ("b", "waiting")], None, "success", 0),  # not enough history yet: not a failure
+    ([("a", "waiting"), ("b", "waiting")], None, "success", 0),  # a cold start
+    ([], None, "success", 0),  # nothing due
+    ([("a", "promoted")], {"features/orders": [END]}, "blocked", 3),
+    ([("a", "skipped")], None, "blocked", 3),  # window lost too many days
+    ([("a", "promoted"), ("b", "failed")], None, "partial", 4),
+    ([("a", "promoted"), ("b", "failed")], {"features/orders": [END]}, "partial", 4),
+    ([("a", "failed"), ("b", "failed")], None, "failed", 1),  # nothing trained: the night failed
+    ([("a", "failed"), ("b", "waiting")], None, "failed", 1),
+])
+def test_run_status_and_exit_code_tell_the_truth(models, quarantined, status, code):
+    from engine.exit_codes import exit_code
+    from engine.observability import run_status
+
+    summary = _summary(models=models, quarantined=quarantined)
+    assert run_status(summary) == status
+    summary.status = status
+    assert exit_code(summaries=[summary]) == code
+
+
+def test_exit_code_of_errors_and_of_a_catch_up():
+    from engine.errors import ConfigError, LockError, SourceError, UsageError
+    from engine.exit_codes import exit_code
+    from engine.observability import RunSummary
+
+    assert [exit_code(error=e) for e in (ConfigError("c"), UsageError("u"), LockError("l"), SourceError("s"))] \
+        == [2, 2, 1, 1]
+    nights = [RunSummary(run_id=str(i), logical_date=END, status=s) for i, s in enumerate(
+        ("success", "blocked", "partial", "skipped"))]
+    assert exit_code(summaries=nights) == 4  # the most serious night wins
+    assert exit_code(summaries=nights[:2]) == 3
+    assert exit_code(summaries=nights + [RunSummary(run_id="x", logical_date=END, status="failed")]) == 1
+    assert exit_code(summaries=[]) == 0
+
+
+def test_failed_night_is_not_processed_so_the_next_run_retries_it(spark, tmp_path):
+    from engine.observability import StageRecord, processed_dates, write_stage
+
+    runs = str(tmp_path / "runs")
+    days = [END - dt.timedelta(days=i) for i in range(4)]
+    for day, status in zip(days, ("success", "blocked", "partial", "failed")):
+        write_stage(spark, runs, StageRecord(f"r{day}", day, "run", status=status))
+    assert processed_dates(spark, runs) == set(days[:3])
 
 
 # --------------------------------------------------------------------------- CLI exit codes
@@ -151,6 +266,7 @@ def test_nightly_job_parser_matches_the_cli():
     from jobs.nightly import main
 
     assert main(["--conf", "conf", "--date", "not-a-date"]) == 2
+    assert main(["--conf", str(REPO / "no-such-conf")]) == 2  # a ConfigError, through the shared mapping
 
 
 def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):

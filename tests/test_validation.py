@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from engine.catalog import Catalog
 from engine import tables
 from engine.config import load_config
 from engine.errors import RetrainError
@@ -21,6 +22,8 @@ from engine.validation import (
     partition_statuses,
     quarantined_dates,
     release_partition,
+    unusable_dates,
+    unverdicted_dates,
     validate_partitions,
 )
 from engine.validation import store
@@ -98,7 +101,7 @@ def validated(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("validation")
     cfg = make_cfg(root, webhook=f"http://127.0.0.1:{server.server_address[1]}/hook")
     df = spark.createDataFrame(_rows(), "order_id string, region string, amount double, discount double, ds date")
-    tables.write(spark, df, cfg.table("features/orders"), mode="overwrite", partition_by=["ds"])
+    tables.write(spark, df, Catalog.of(cfg).path("features/orders"), mode="overwrite", partition_by=["ds"])
     report = validate_partitions(spark, cfg, "orders", [D1, D2, D3, D4], "run-1")
     server.shutdown()
     return cfg, report
@@ -140,8 +143,8 @@ def test_alert_messages_name_table_day_column_observed_and_expected(validated):
 
 def test_results_table_one_row_per_run_table_ds_expectation(spark, validated):
     cfg, _ = validated
-    df = tables.read(spark, cfg.table("validation/results"))
-    assert tables.partition_values(cfg.table("validation/results")) == [D1, D2, D3, D4]
+    df = tables.read(spark, Catalog.of(cfg).path("validation/results"))
+    assert tables.partition_values(Catalog.of(cfg).path("validation/results")) == [D1, D2, D3, D4]
     rows = [r.asDict() for r in df.collect()]
     assert len(rows) == 4 * len(SUITE["expectations"])
     assert {(r["run_id"], r["table"]) for r in rows} == {("run-1", "features/orders")}
@@ -166,7 +169,7 @@ def test_results_table_one_row_per_run_table_ds_expectation(spark, validated):
 
 def test_profiles_table_per_partition_and_column(spark, validated):
     cfg, _ = validated
-    rows = {(r["ds"], r["column"]): r.asDict() for r in tables.read(spark, cfg.table("validation/profiles")).collect()}
+    rows = {(r["ds"], r["column"]): r.asDict() for r in tables.read(spark, Catalog.of(cfg).path("validation/profiles")).collect()}
     assert set(rows) == {(d, c) for d in (D1, D2, D3, D4) for c in ("order_id", "region", "amount", "discount")}
     amount = rows[(D1, "amount")]
     assert amount["row_count"] == 8 and amount["null_fraction"] == 0.0
@@ -196,7 +199,7 @@ def test_gx_validation_result_documents(validated):
     from great_expectations.core import ExpectationSuiteValidationResult
 
     cfg, _ = validated
-    path = Path(cfg.table("validation/docs/orders/ds=2026-10-13/run-1.json"))
+    path = Path(Catalog.of(cfg).path("validation/docs/orders/ds=2026-10-13/run-1.json"))
     doc = json.loads(path.read_text())
     assert doc["success"] is False and doc["suite_name"] == "orders"
     assert doc["statistics"]["evaluated_expectations"] == len(SUITE["expectations"])
@@ -208,13 +211,13 @@ def test_gx_validation_result_documents(validated):
     # GX reads it back as its own result type
     back = ExpectationSuiteValidationResult(**{k: doc[k] for k in ("success", "results", "suite_name", "statistics")})
     assert back.success is False and len(back.results) == len(SUITE["expectations"])
-    assert sorted(p.name for p in Path(cfg.table("validation/docs/orders")).iterdir()) == [
+    assert sorted(p.name for p in Path(Catalog.of(cfg).path("validation/docs/orders")).iterdir()) == [
         f"ds={d.isoformat()}" for d in (D1, D2, D3, D4)]
 
 
 def test_alerts_file_and_webhook(validated):
     cfg, report = validated
-    lines = [json.loads(x) for x in Path(cfg.lakehouse_file("alerts.jsonl")).read_text().splitlines()]
+    lines = [json.loads(x) for x in Path(Catalog.of(cfg).alerts_file).read_text().splitlines()]
     assert [x["message"] for x in lines] == [a.message for a in report.alerts]
     first = lines[0]
     assert (first["table"], first["ds"], first["column"], first["severity"], first["run_id"]) == (
@@ -239,21 +242,50 @@ def test_revalidation_replaces_the_status(spark, validated, tmp_path):
     cfg, _ = validated
     fixed = spark.createDataFrame([(f"b{i}", "north", 30.0, 0.2, D2) for i in range(8)],
                                   "order_id string, region string, amount double, discount double, ds date")
-    tables.write(spark, fixed, cfg.table("features/orders"), mode="overwrite", partition_by=["ds"],
+    tables.write(spark, fixed, Catalog.of(cfg).path("features/orders"), mode="overwrite", partition_by=["ds"],
                  replace_partitions=[D2])
     report = validate_partitions(spark, cfg, "orders", [D2], "run-2")
     assert report.statuses == {D2: "valid"} and report.alerts == []
     assert quarantined_dates(spark, cfg, "orders") == {D4}
-    results = tables.read(spark, cfg.table("validation/results"), partitions=[D2]).collect()
+    results = tables.read(spark, Catalog.of(cfg).path("validation/results"), partitions=[D2]).collect()
     assert sorted({r["run_id"] for r in results}) == ["run-1", "run-2"]  # history is kept
 
 
-def test_no_suite_means_every_partition_valid(spark, tmp_path):
+def test_no_suite_records_valid_verdicts_and_warns(spark, tmp_path):
     cfg = make_cfg(tmp_path, suite=None)
+    df = spark.createDataFrame(_rows(), "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, df, Catalog.of(cfg).path("features/orders"), mode="overwrite", partition_by=["ds"])
+    assert unverdicted_dates(spark, cfg, "orders") == [D1, D2, D3, D4]
+    assert unusable_dates(spark, cfg, "orders") == {D1, D2, D3, D4}  # no verdict yet: not for training
     report = validate_partitions(spark, cfg, "orders", [D1, D2], "run-1")
     assert report.statuses == {D1: "valid", D2: "valid"} and report.alerts == []
     assert "no suite" in report.note
-    assert not tables.exists(cfg.table("validation/partitions"))
+    assert len(report.warnings) == 1 and "features/orders has no expectation suite" in report.warnings[0]
+    rows = {r["ds"]: r for r in tables.read_rows(Catalog.of(cfg).validation_partitions).to_pylist()}
+    assert sorted(rows) == [D1, D2] and {r["status"] for r in rows.values()} == {"valid"}
+    assert rows[D1]["content_id"] != rows[D2]["content_id"]
+    assert rows[D1]["table_version"] == tables.version(Catalog.of(cfg).features("orders"))
+    assert unverdicted_dates(spark, cfg, "orders") == [D3, D4]
+    assert unusable_dates(spark, cfg, "orders") == {D3, D4}
+
+
+def test_rewritten_partition_loses_its_verdict(spark, tmp_path):
+    """A verdict holds for the content it judged: rewriting a partition (a recompute, a
+    backfill, another writer) leaves it without a current verdict until it is validated again;
+    the other partitions keep theirs."""
+    cfg = make_cfg(tmp_path, suite=None)
+    path = Catalog.of(cfg).features("orders")
+    df = spark.createDataFrame(_rows(), "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, df, path, mode="overwrite", partition_by=["ds"])
+    validate_partitions(spark, cfg, "orders", [D1, D2, D3, D4], "run-1")
+    assert unverdicted_dates(spark, cfg, "orders") == [] and unusable_dates(spark, cfg, "orders") == set()
+    again = spark.createDataFrame([("z", "north", 30.0, 0.2, D2)],
+                                  "order_id string, region string, amount double, discount double, ds date")
+    tables.write(spark, again, path, mode="overwrite", partition_by=["ds"], replace_partitions=[D2])
+    assert unverdicted_dates(spark, cfg, "orders") == [D2]
+    assert unusable_dates(spark, cfg, "orders") == {D2}
+    validate_partitions(spark, cfg, "orders", [D2], "run-2")
+    assert unverdicted_dates(spark, cfg, "orders") == []
 
 
 def test_release_records_who_when_why(spark, tmp_path):
@@ -264,7 +296,7 @@ def test_release_records_who_when_why(spark, tmp_path):
             for d, s, reasons in [(D1, "valid", "[]"),
                                   (D2, "quarantined", json.dumps([{"expectation": "expect_x", "column": "discount",
                                                                    "severity": "block", "message": "m"}]))]]
-    tables.write_rows(spark, cfg.table("validation/partitions"), pa.Table.from_pylist(rows, schema=store.PARTITIONS_SCHEMA))
+    tables.write_rows(spark, Catalog.of(cfg).path("validation/partitions"), pa.Table.from_pylist(rows, schema=store.PARTITIONS_SCHEMA))
     assert quarantined_dates(spark, cfg, "orders") == {D2}
 
     released = release_partition(spark, cfg, "features/orders", D2, "discount nulls are a known upstream change",

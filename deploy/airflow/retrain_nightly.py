@@ -17,8 +17,8 @@ Choices:
 - execution_timeout (5 h) below the lakehouse lock TTL (lock_ttl_minutes, default 6 h), so
   Airflow kills a hung run before another run may consider its lock stale.
 - Exit codes: 0 ok; 1 failure and 2 config error fail the task; 3 (finished, data-quality
-  checks blocked partitions or models) also fails the task, on purpose: someone should
-  look, and Prometheus alerts say what was blocked.
+  checks blocked partitions or models) and 4 (finished, some model pairs failed to train)
+  also fail the task, on purpose: someone should look, and Prometheus alerts say what.
 """
 from __future__ import annotations
 

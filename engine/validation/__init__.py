@@ -2,6 +2,8 @@
 
     validate_partitions(spark, cfg, feature_set, dates, run_id) -> ValidationReport
     quarantined_dates(spark, cfg, feature_set) -> set[date]
+    unverdicted_dates(spark, cfg, feature_set) -> list[date]   no verdict for the current content
+    unusable_dates(spark, cfg, feature_set) -> set[date]       quarantined or unverdicted
     partition_statuses(spark, cfg, table=None) -> list[PartitionStatus]
     release_partition(spark, cfg, table, ds, reason, user) -> PartitionStatus
 
@@ -15,8 +17,9 @@ from engine.validation.api import (
     partition_statuses,
     quarantined_dates,
     release_partition,
+    unusable_dates,
+    unverdicted_dates,
     validate_partitions,
-    validate_range,
 )
 from engine.validation.errors import ReleaseError, SuiteError, ValidationError
 from engine.validation.evaluate import supported_types
@@ -31,6 +34,7 @@ __all__ = [
     "quarantined_dates",
     "release_partition",
     "supported_types",
+    "unusable_dates",
+    "unverdicted_dates",
     "validate_partitions",
-    "validate_range",
 ]

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from engine import catalog
 from engine.observability import ValidationFailure, utcnow
 
 log = logging.getLogger("retrain.validation")
@@ -40,15 +41,13 @@ def append_lines(path: str, records: list[dict[str, Any]]) -> None:
     if not records:
         return
     text = "".join(json.dumps(r, default=str, ensure_ascii=False) + "\n" for r in records)
-    if "://" not in path or path.startswith("file://"):
-        local = path[len("file://"):] if path.startswith("file://") else path
+    local = catalog.local_path(path)
+    if local is not None:
         os.makedirs(os.path.dirname(os.path.abspath(local)), exist_ok=True)
         with open(local, "a", encoding="utf-8") as f:
             f.write(text)
         return
-    from pyarrow import fs as pafs
-
-    filesystem, where = pafs.FileSystem.from_uri(path)
+    filesystem, where = catalog.filesystem(path)
     try:
         with filesystem.open_append_stream(where) as f:
             f.write(text.encode())

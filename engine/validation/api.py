@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from engine import tables
+from engine import catalog, tables
 from engine.config import Config
 from engine.observability import ValidationFailure, utcnow
 from engine.validation import alerts as alerting
@@ -28,6 +28,7 @@ class ValidationReport:
     results_rows: int
     seconds: float
     note: str = ""  # e.g. "no suite"
+    warnings: list[str] = field(default_factory=list)  # for the run summary (e.g. a missing suite)
     evaluated_by_gx: list[str] = field(default_factory=list)  # expectation types that ran through GX
 
     @property
@@ -45,10 +46,11 @@ class PartitionStatus:
     updated_at: dt.datetime | None
     released_by: str | None = None
     release_reason: str | None = None
+    content_id: str | None = None  # the partition content the verdict judged
 
 
 def _table(feature_set: str) -> str:
-    return f"features/{feature_set}"
+    return catalog.features(feature_set).name
 
 
 def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.date], run_id: str) -> ValidationReport:
@@ -56,22 +58,41 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
     expectations/<feature_set>.json; record results, profiles, statuses, GX docs and alerts.
 
     A partition is quarantined when a `block` expectation fails on it; a re-validation
-    replaces its status (and clears an earlier release: it is new evidence)."""
+    replaces its status (and clears an earlier release: it is new evidence). Each status
+    records the content it judged (table version, content id): a partition rewritten later
+    has no current verdict until it is validated again. Without a suite every partition is
+    recorded valid, and the report carries a warning."""
     started = time.monotonic()
     table = _table(feature_set)
     dates = sorted(set(dates))
-    path = suite_path(cfg, feature_set)
-    if not path.exists():
-        log.info("validation: %s has no suite (%s); every partition is valid", table, path)
-        return ValidationReport(table, dates, {d: VALID for d in dates}, [], 0, time.monotonic() - started,
-                                note=f"no suite ({path})")
-    suite = load_suite(path)
     if not dates:
         return ValidationReport(table, [], {}, [], 0, time.monotonic() - started, note="no partitions")
-    df = tables.read(spark, cfg.table(table), partitions=dates)
+    features_path = catalog.Catalog.of(cfg).features(feature_set)
+    version = tables.version(features_path, spark)
+    contents = store.partition_contents(features_path, version) if version is not None else {}
+    missing = [d for d in dates if d not in contents]
+    if missing:
+        raise ValidationError(f"validation: {table} has no partition ds={missing[0]} "
+                              f"(expected one of the {len(contents)} computed partitions)")
+    now = utcnow()
+
+    def status_row(d: dt.date, status: str, failures: list[ValidationFailure]) -> dict:
+        return {"table": table, "ds": d, "status": status, "reasons": store.reasons_json(failures),
+                "run_id": run_id, "updated_at": now, "released_by": None, "release_reason": None,
+                "table_version": version, "content_id": contents[d]}
+
+    path = suite_path(cfg, feature_set)
+    if not path.exists():
+        warning = (f"{table} has no expectation suite ({path}): its {len(dates)} partition(s) "
+                   "were recorded valid without checks")
+        log.warning("validation: %s", warning)
+        store.upsert_statuses(spark, cfg, [status_row(d, VALID, []) for d in dates])
+        return ValidationReport(table, dates, {d: VALID for d in dates}, [], 0, time.monotonic() - started,
+                                note=f"no suite ({path})", warnings=[warning])
+    suite = load_suite(path)
+    df = tables.read(spark, features_path, version=version, partitions=dates)
     evaluation = evaluate(spark, df, suite, dates)
 
-    now = utcnow()
     result_rows, profile_rows, status_rows, records = [], [], [], []
     statuses: dict[dt.date, str] = {}
     all_alerts: list[ValidationFailure] = []
@@ -89,16 +110,14 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
         all_alerts.extend(verdict.failures)
         result_rows += store.result_rows(run_id, table, d, suite.checks, outcomes, messages)
         profile_rows += store.profile_rows(run_id, table, d, evaluation.profiles[d])
-        status_rows.append({"table": table, "ds": d, "status": verdict.status,
-                            "reasons": store.reasons_json(verdict.failures), "run_id": run_id, "updated_at": now,
-                            "released_by": None, "release_reason": None})
+        status_rows.append(status_row(d, verdict.status, verdict.failures))
         store.write_document(store.docs_path(cfg, feature_set, d, run_id),
                              store.validation_document(suite, run_id, table, d, outcomes))
 
     store.write_results(spark, cfg, result_rows)
     store.write_profiles(spark, cfg, profile_rows)
-    store.upsert_statuses(spark, cfg, status_rows)
-    alerting.append_lines(cfg.lakehouse_file(cfg.project.validation.alerts_file), records)
+    store.upsert_statuses(spark, cfg, status_rows)  # last: the verdict commits after its evidence
+    alerting.append_lines(catalog.Catalog.of(cfg).alerts_file, records)
     if cfg.project.validation.webhook_url:
         alerting.post_webhook(cfg.project.validation.webhook_url, records, run_id)
     seconds = time.monotonic() - started
@@ -109,28 +128,13 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
                             evaluated_by_gx=evaluation.gx_types)
 
 
-def validate_range(spark, cfg: Config, start: dt.date, end: dt.date, run_id: str,
-                   feature_sets: list[str] | None = None) -> list[ValidationReport]:
-    """Validation alone for the computed partitions with start <= ds <= end (a date: start == end)."""
-    if end < start:
-        raise ValidationError(f"validate: end {end} is before start {start}")
-    reports = []
-    for name in feature_sets or sorted(cfg.feature_sets):
-        path = cfg.table(_table(name))
-        dates = [d for d in tables.partition_values(path, spark=spark) if start <= d <= end]
-        if dates:
-            reports.append(validate_partitions(spark, cfg, name, dates, run_id))
-    if not reports:
-        raise ValidationError(f"validate: no computed feature partitions between {start} and {end}")
-    return reports
-
-
 def _status(row: dict) -> PartitionStatus:
     return PartitionStatus(
         table=row["table"], ds=row["ds"], status=row["status"],
         reasons=store.reasons_from_json(row["table"], row["ds"], row.get("reasons")),
         run_id=row.get("run_id"), updated_at=row.get("updated_at"),
-        released_by=row.get("released_by"), release_reason=row.get("release_reason"))
+        released_by=row.get("released_by"), release_reason=row.get("release_reason"),
+        content_id=row.get("content_id"))
 
 
 def partition_statuses(spark, cfg: Config, table: str | None = None) -> list[PartitionStatus]:
@@ -142,6 +146,32 @@ def partition_statuses(spark, cfg: Config, table: str | None = None) -> list[Par
 def quarantined_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
     """The ds partitions of features/<feature_set> whose latest status is quarantined."""
     return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == QUARANTINED}
+
+
+def _current(spark, cfg: Config, feature_set: str) -> tuple[dict[dt.date, str], dict[dt.date, PartitionStatus]]:
+    """(content id of every computed partition, its verdict if that judged this content)."""
+    path = catalog.Catalog.of(cfg).features(feature_set)
+    version = tables.version(path, spark)
+    if version is None:
+        return {}, {}
+    contents = store.partition_contents(path, version)
+    verdicts = {s.ds: s for s in partition_statuses(spark, cfg, _table(feature_set))
+                if s.ds in contents and s.content_id == contents[s.ds]}
+    return contents, verdicts
+
+
+def unverdicted_dates(spark, cfg: Config, feature_set: str) -> list[dt.date]:
+    """The computed partitions of features/<feature_set> without a verdict for their current
+    content: never validated, or rewritten since (whoever wrote them, whatever crashed)."""
+    contents, verdicts = _current(spark, cfg, feature_set)
+    return sorted(d for d in contents if d not in verdicts)
+
+
+def unusable_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
+    """The computed partitions that must not reach training: quarantined, or without a
+    verdict for their current content."""
+    contents, verdicts = _current(spark, cfg, feature_set)
+    return {d for d in contents if d not in verdicts or verdicts[d].status != VALID}
 
 
 def release_partition(spark, cfg: Config, table: str, ds: dt.date, reason: str, user: str) -> PartitionStatus:

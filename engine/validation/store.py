@@ -8,6 +8,7 @@ validation/docs/<feature_set>/ds=<date>/<run_id>.json   GX ExpectationSuiteValid
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 
@@ -84,6 +85,20 @@ def read_statuses(spark, cfg) -> list[dict[str, Any]]:
     return [] if rows is None else rows.to_pylist()
 
 
+def partition_contents(path: str, version: int) -> dict[dt.date, str]:
+    """A content id per ds partition of a Delta table at `version`: a hash of its data files'
+    names (from the log; no data read). Any rewrite of a partition writes new files, so it
+    changes the id; other partitions' ids stay."""
+    from deltalake import DeltaTable
+
+    actions = pa.table(DeltaTable(catalog.local_path(path) or path, version=version)
+                       .get_add_actions(flatten=True)).select(["path", "partition.ds"]).to_pylist()
+    files: dict[dt.date, list[str]] = {}
+    for a in actions:
+        files.setdefault(a["partition.ds"], []).append(a["path"])
+    return {d: hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:32] for d, names in files.items()}
+
+
 def docs_path(cfg, feature_set: str, ds: dt.date, run_id: str) -> str:
     return catalog.Catalog.of(cfg).validation_doc(feature_set, ds, run_id)
 
@@ -121,17 +136,8 @@ def validation_document(suite: Suite, run_id: str, table: str, ds: dt.date,
 
 
 def write_document(path: str, document: dict[str, Any]) -> None:
-    from pyarrow import fs as pafs
-
     data = json.dumps(document, indent=2, default=str).encode()
-    if "://" not in path:
-        import os
-
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-        return
-    filesystem, where = pafs.FileSystem.from_uri(path)
+    filesystem, where = catalog.filesystem(path)
     filesystem.create_dir(where.rsplit("/", 1)[0], recursive=True)
     with filesystem.open_output_stream(where) as f:
         f.write(data)
