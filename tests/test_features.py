@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine import features, tables
+from engine import catalog, features, tables
 from engine.config import load_config
 from engine.errors import FeatureError, SourceError
 
@@ -94,7 +94,7 @@ def project(tmp_path):
 
 
 def feature_rows(spark, cfg, version=None):
-    df = tables.read(spark, cfg.table("features/orders"), version)
+    df = tables.read(spark, catalog.Catalog.of(cfg).features("orders"), version)
     return {r.order_id: r.asDict() for r in df.collect()}
 
 
@@ -141,7 +141,7 @@ def test_incremental_computes_only_missing_partitions(spark, project):
     fs = cfg.feature_sets["orders"]
     assert features.pending_dates(spark, cfg, fs, day(2)) == [day(0), day(1), day(2)]
     features.write_features(spark, cfg, fs, [day(0), day(1), day(2)])
-    path = cfg.table("features/orders")
+    path = catalog.Catalog.of(cfg).features("orders")
     files_before = {f for f in _files(path) if "ds=2026-10-04" not in f and "ds=2026-10-05" not in f}
     assert features.pending_dates(spark, cfg, fs, day(4)) == [day(3), day(4)]
     version, n = features.write_features(spark, cfg, fs, [day(3), day(4)])
@@ -157,7 +157,7 @@ def test_recomputing_a_date_replaces_it_with_identical_rows(spark, project):
     before = feature_rows(spark, cfg)
     features.write_features(spark, cfg, fs, [day(3)])
     assert feature_rows(spark, cfg) == before
-    assert tables.version(cfg.table("features/orders")) == 1
+    assert tables.version(catalog.Catalog.of(cfg).features("orders")) == 1
 
 
 def test_missing_source_partition_is_named(spark, project):
