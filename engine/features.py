@@ -135,7 +135,7 @@ def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end
 FORBIDDEN_FUNCTIONS = ("reflect", "java_method", "try_reflect")
 _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _CALL = re.compile(r"`?([A-Za-z_][A-Za-z0-9_.]*)`?\s*\(")
-_SUBQUERY = re.compile(r"\b(select|from)\b", re.IGNORECASE)
+_SUBQUERY = re.compile(r"\bselect\b|\(\s*table\b", re.IGNORECASE)  # not FROM: extract(day FROM ts) is fine
 
 
 def check_expression(expr: str) -> None:
@@ -150,7 +150,7 @@ def check_expression(expr: str) -> None:
             raise ValueError(f"expression {expr!r} calls {match.group(1)}(), which is not allowed "
                              f"(no {', '.join(FORBIDDEN_FUNCTIONS)} in feature expressions)")
     if _SUBQUERY.search(code):
-        raise ValueError(f"expression {expr!r} contains a subquery (SELECT/FROM), which is not allowed: "
+        raise ValueError(f"expression {expr!r} contains a subquery (SELECT or TABLE), which is not allowed: "
                          "an expression computes a value from its own row")
 
 

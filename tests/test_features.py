@@ -276,7 +276,8 @@ def test_check_expression_rejects_reflection_and_subqueries(expr):
 
 
 @pytest.mark.parametrize("expr", ["amount / items", "concat('reflect(', region)", "coalesce(amount, 0)",
-                                  "CAST(dayofweek(ds) IN (1, 7) AS INT)"])
+                                  "CAST(dayofweek(ds) IN (1, 7) AS INT)",
+                                  "extract(HOUR FROM event_ts)", "from_unixtime(0)"])
 def test_check_expression_accepts_row_expressions(expr):
     features.check_expression(expr)
 
