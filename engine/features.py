@@ -8,23 +8,42 @@ aggregates over the N days *before* it (ds-N .. ds-1), and as-of joins take the 
 of another source at or before the event time (never a later one). Labels are computed
 from the row too, but are only usable from `ds + delay_days` on (the reduce stage enforces
 that).
+
+Quarantine holds through derived features. The caller passes `excluded`: source name -> the
+source days that must not feed anything (the pipeline passes, for every feature set, its
+quarantined partitions as days of that set's source, see `excluded_source_days`):
+  - rolling windows skip excluded days of the feature set's own source (a 7-day mean over a
+    window with one excluded day is the mean of the other six days; a count counts them);
+  - as-of joins never take a row of an excluded day of the joined source (the row for that
+    time is then the latest earlier one within max_lag_hours, or null);
+  - a partition's own day is always read for its own rows (its quarantine is validation's).
+Every feature row records what it read in `_source_days` (array of {source, ds}: the same
+for every row of a partition), so "no row depends on a quarantined day" is checkable, and
+`dependents(fs, days)` names the partitions whose windows read some days, so the pipeline
+recomputes them when a day is quarantined or released.
 """
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Collection, Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
-from engine import tables
+from engine import catalog, tables
 from engine.config import AsOfJoin, Config, FeatureSet, Rolling
 from engine.errors import ConfigError, FeatureError, SourceError
 from engine.spark import has_delta_extension
 
 Transform = Callable[[DataFrame], DataFrame]
+Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
+
+SOURCE_DAYS = "_source_days"  # lineage column: array<struct<source: string, ds: date>>
+_EVENT_TIME = "_event_time"  # internal: the event time expression's value, for as-of joins
 
 
 @dataclass(frozen=True)
@@ -109,6 +128,50 @@ def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end
     return df.where((F.col("ds") >= F.lit(start)) & (F.col("ds") <= F.lit(end)))
 
 
+# --------------------------------------------------------------------------- expressions
+
+# Functions that reach outside the expression language: Java reflection runs any static
+# method of the driver's and executors' JVMs.
+FORBIDDEN_FUNCTIONS = ("reflect", "java_method", "try_reflect")
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_CALL = re.compile(r"`?([A-Za-z_][A-Za-z0-9_.]*)`?\s*\(")
+_SUBQUERY = re.compile(r"\bselect\b|\(\s*table\b", re.IGNORECASE)  # not FROM: extract(day FROM ts) is fine
+
+
+def check_expression(expr: str) -> None:
+    """Raise ValueError when a feature expression may do more than compute a value from its
+    row: Java reflection (`reflect`, `java_method`, `try_reflect`) or a subquery (which can
+    read any table or file). Config loading calls it for every expression; build_features
+    calls it again."""
+    code = _STRING_LITERAL.sub("''", expr)  # a string literal may say anything
+    for match in _CALL.finditer(code):
+        name = match.group(1).lower().rsplit(".", 1)[-1]
+        if name in FORBIDDEN_FUNCTIONS:
+            raise ValueError(f"expression {expr!r} calls {match.group(1)}(), which is not allowed "
+                             f"(no {', '.join(FORBIDDEN_FUNCTIONS)} in feature expressions)")
+    if _SUBQUERY.search(code):
+        raise ValueError(f"expression {expr!r} contains a subquery (SELECT or TABLE), which is not allowed: "
+                         "an expression computes a value from its own row")
+
+
+def expressions(fs: FeatureSet) -> list[tuple[str, str]]:
+    """(where, expression) of every Spark SQL expression of a feature set."""
+    out = [(f"features.{n}", e) for n, e in fs.features.items()]
+    out += [(f"labels.{n}.expr", label.expr) for n, label in fs.labels.items()]
+    out += [(f"rolling.{i}.column", r.column) for i, r in enumerate(fs.rolling)]
+    if fs.event_time:
+        out.append(("event_time", fs.event_time))
+    return out
+
+
+def _check_expressions(fs: FeatureSet) -> None:
+    for where, expr in expressions(fs):
+        try:
+            check_expression(expr)
+        except ValueError as e:
+            raise FeatureError(f"feature set {fs.name}: {where}: {e}") from e
+
+
 # --------------------------------------------------------------------------- features
 
 
@@ -131,17 +194,35 @@ def _checked_select(df: DataFrame, columns: list[Column], what: Iterable[str], f
 
 
 def row_features(fs: FeatureSet, src: DataFrame) -> DataFrame:
-    """Entity, passthrough columns, row-level features and labels of each source row."""
-    keep = list(dict.fromkeys(list(fs.entity) + list(fs.columns) + ([fs.event_time] if fs.event_time else [])))
+    """Entity, passthrough columns, row-level features and labels of each source row.
+
+    `event_time` may be a column or an expression (e.g. `to_timestamp(time_hour)`); its value
+    is kept in an internal column for as-of joins and must be a timestamp (or a date)."""
+    plain_time = fs.event_time if fs.event_time and fs.event_time in src.columns else None
+    keep = list(dict.fromkeys(list(fs.entity) + list(fs.columns) + ([plain_time] if plain_time else [])))
     columns = [F.col(c) for c in keep] + [F.expr(e).alias(n) for n, e in fs.features.items()]
     columns += [F.expr(label.expr).alias(n) for n, label in fs.labels.items()] + [F.col("ds")]
     names = [f"column {c!r}" for c in keep] + [f"feature {n!r} = {e!r}" for n, e in fs.features.items()]
     names += [f"label {n!r} = {label.expr!r}" for n, label in fs.labels.items()] + ["column 'ds'"]
-    return _checked_select(src, columns, names, fs)
+    if fs.event_time:
+        columns.append(F.expr(fs.event_time).alias(_EVENT_TIME))
+        names.append(f"event_time {fs.event_time!r} (a timestamp column or expression)")
+    rows = _checked_select(src, columns, names, fs)
+    if fs.event_time:
+        kind = rows.schema[_EVENT_TIME].dataType
+        if not isinstance(kind, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+            raise FeatureError(
+                f"feature set {fs.name}: event_time {fs.event_time!r} is {kind.simpleString()}, expected a "
+                f"timestamp column or expression (e.g. to_timestamp({fs.event_time}))"
+            )
+    return rows
 
 
 def rolling_feature(spec: Rolling, history: DataFrame, dates: DataFrame) -> DataFrame:
-    """One rolling aggregate per (by keys, target ds) over days target-N .. target-1."""
+    """One rolling aggregate per (by keys, target ds) over days target-N .. target-1.
+
+    `history` holds only the days a window may read (excluded days already removed): a window
+    aggregates the days it has."""
     value = F.expr(spec.column)
     daily = history.groupBy(*spec.by, "ds").agg(
         F.sum(value).alias("_sum"), F.count(value).alias("_count"),
@@ -161,19 +242,30 @@ def rolling_feature(spec: Rolling, history: DataFrame, dates: DataFrame) -> Data
     return window.groupBy(*spec.by, F.col("_target").alias("ds")).agg(agg.alias(spec.name))
 
 
+def _bucket(ts: Column, width_seconds: int) -> Column:
+    return F.floor(F.unix_micros(ts.cast("timestamp")) / F.lit(width_seconds * 1_000_000)).cast("long")
+
+
 def as_of_join(join: AsOfJoin, rows: DataFrame, other: DataFrame, entity: list[str], event_time: str) -> DataFrame:
     """Add `join.columns` from the latest `other` row with equal keys and time <= event time,
-    at most max_lag_hours older; null when there is none."""
+    at most max_lag_hours older; null when there is none.
+
+    Linear in the rows: time is cut into buckets of max_lag_hours, so a left row meets only
+    the right rows of its own bucket and the one before it (an equi-join on keys + bucket),
+    never every row of its keys."""
+    width = join.max_lag_hours * 3600
     right = other.select(
         *[F.col(k).alias(f"_r_{k}") for k in join.keys],
-        F.col(join.time).alias("_r_time"),
+        F.col(join.time).cast("timestamp").alias("_r_time"),
         *[F.col(src).alias(f"_r_{out}") for out, src in join.columns.items()],
-    )
-    left = rows.select(*entity, "ds", *join.keys, event_time)
-    cond = [left[k] == right[f"_r_{k}"] for k in join.keys]
+    ).withColumn("_r_bucket", _bucket(F.col("_r_time"), width))
+    left = rows.select(*entity, "ds", *join.keys, F.col(event_time).cast("timestamp").alias("_l_time"))
+    bucket = _bucket(F.col("_l_time"), width)
+    left = left.withColumn("_l_bucket", F.explode(F.array(bucket - 1, bucket)))
+    cond = [left[k] == right[f"_r_{k}"] for k in join.keys] + [left["_l_bucket"] == right["_r_bucket"]]
     cond += [
-        right["_r_time"] <= left[event_time],
-        right["_r_time"] >= left[event_time] - F.expr(f"INTERVAL {join.max_lag_hours} HOURS"),
+        right["_r_time"] <= left["_l_time"],
+        right["_r_time"] >= left["_l_time"] - F.expr(f"INTERVAL {join.max_lag_hours} HOURS"),
     ]
     candidates = left.join(right, cond)
     latest = Window.partitionBy(*entity, "ds").orderBy(F.col("_r_time").desc())
@@ -185,17 +277,94 @@ def as_of_join(join: AsOfJoin, rows: DataFrame, other: DataFrame, entity: list[s
     return rows.join(best, on=[*entity, "ds"], how="left")
 
 
-def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date]) -> DataFrame:
-    """The feature rows of `dates` (lazy). Reads the lookback partitions rolling windows need."""
+def _lag_days(join: AsOfJoin) -> int:
+    return (join.max_lag_hours + 23) // 24
+
+
+def _rolling_days(fs: FeatureSet) -> int:
+    return max((r.days for r in fs.rolling), default=0)
+
+
+def excluded_source_days(cfg: Config, quarantined: Mapping[str, Iterable[dt.date]]) -> dict[str, frozenset[dt.date]]:
+    """The `excluded` argument of build/write_features from the quarantined partitions of
+    each feature set (feature set -> days): a quarantined day of a feature set excludes that
+    day of its source from every window and as-of join that reads the source."""
+    out: dict[str, set[dt.date]] = {}
+    for name, days in quarantined.items():
+        out.setdefault(cfg.feature_sets[name].source, set()).update(days)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = None,
+                     available: Mapping[str, Collection[dt.date]] | None = None) -> list[tuple[str, dt.date]]:
+    """(source, day) pairs the partition `ds` reads: its own day, the rolling window's days and
+    the as-of joins' days, minus excluded days (and days a source does not have, when
+    `available` is given). Sorted; what `_source_days` records."""
+    excluded = excluded or {}
+    wanted: set[tuple[str, dt.date]] = {(fs.source, ds)}
+    for k in range(1, _rolling_days(fs) + 1):
+        wanted.add((fs.source, ds - dt.timedelta(days=k)))
+    for join in fs.as_of_joins:
+        for k in range(0, _lag_days(join) + 1):
+            wanted.add((join.source, ds - dt.timedelta(days=k)))
+    out = []
+    for source, day in sorted(wanted):
+        if day != ds or source != fs.source:
+            if day in excluded.get(source, ()):
+                continue
+            if available is not None and day not in available.get(source, ()):
+                continue
+        out.append((source, day))
+    return out
+
+
+def dependents(fs: FeatureSet, days: Iterable[dt.date], source: str | None = None) -> list[dt.date]:
+    """The partitions of `fs` whose windows read some of `days` of `source` (default: the
+    feature set's own source): rolling windows read ds-N .. ds-1, as-of joins ds-lag .. ds.
+    Recompute them (`write_features` with the new `excluded`) when a day is quarantined or
+    released. The days' own partitions are not included unless an as-of window reads them."""
+    source = source or fs.source
+    out: set[dt.date] = set()
+    for day in days:
+        if source == fs.source:
+            out.update(day + dt.timedelta(days=k) for k in range(1, _rolling_days(fs) + 1))
+        for join in fs.as_of_joins:
+            if join.source == source:
+                out.update(day + dt.timedelta(days=k) for k in range(0, _lag_days(join) + 1))
+    return sorted(out)
+
+
+def _lineage(spark: SparkSession, fs: FeatureSet, dates: list[dt.date], excluded: Excluded,
+             available: Mapping[str, Collection[dt.date]]) -> DataFrame:
+    schema = T.StructType([
+        T.StructField("ds", T.DateType()),
+        T.StructField(SOURCE_DAYS, T.ArrayType(T.StructType([
+            T.StructField("source", T.StringType()), T.StructField("ds", T.DateType())]))),
+    ])
+    rows = [(d, [{"source": s, "ds": day} for s, day in source_days_read(fs, d, excluded, available)])
+            for d in dates]
+    return spark.createDataFrame(rows, schema)
+
+
+def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
+                   excluded: Excluded | None = None) -> DataFrame:
+    """The feature rows of `dates` (lazy). Reads the lookback partitions rolling windows need,
+    skipping `excluded` days (source -> days; see the module doc)."""
     if not dates:
         raise FeatureError(f"feature set {fs.name}: no dates to build")
-    first, last = min(dates), max(dates)
+    _check_expressions(fs)
+    excluded = {k: frozenset(v) for k, v in (excluded or {}).items()}
+    dates = sorted(set(dates))
+    first, last = dates[0], dates[-1]
     src = read_source(spark, cfg, fs.source, first - dt.timedelta(days=fs.max_lookback_days), last)
-    rows = row_features(fs, src.where(F.col("ds").isin(list(dates))))
+    rows = row_features(fs, src.where(F.col("ds").isin(dates)))
+    own_excluded = sorted(excluded.get(fs.source, ()))
 
     if fs.rolling:
-        targets = spark.createDataFrame([(d,) for d in sorted(dates)], "_target date")
+        targets = spark.createDataFrame([(d,) for d in dates], "_target date")
         history = src.where(F.col("ds") < F.lit(last))
+        if own_excluded:
+            history = history.where(~F.col("ds").isin(own_excluded))
         for spec in fs.rolling:
             missing = [k for k in spec.by if k not in src.columns]
             if missing:
@@ -206,14 +375,15 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
                 rows = rows.withColumn(spec.name, F.coalesce(F.col(spec.name), F.lit(0)).cast("long"))
 
     for join in fs.as_of_joins:
-        lag_days = (join.max_lag_hours + 23) // 24
-        other = read_source(spark, cfg, join.source, first - dt.timedelta(days=lag_days), last)
+        other = read_source(spark, cfg, join.source, first - dt.timedelta(days=_lag_days(join)), last)
         missing = [c for c in [*join.keys, join.time, *join.columns.values()] if c not in other.columns]
         if missing:
             raise FeatureError(f"feature set {fs.name}: as-of join with {join.source!r}: it has no column {missing}")
-        rows = as_of_join(join, rows, other, list(fs.entity), fs.event_time)
+        if excluded.get(join.source):
+            other = other.where(~F.col("ds").isin(sorted(excluded[join.source])))
+        rows = as_of_join(join, rows, other, list(fs.entity), _EVENT_TIME)
 
-    outputs = list(fs.output_columns)
+    outputs = [c for c in fs.output_columns if c != fs.event_time or c in rows.columns]
     for name in fs.transforms:
         if name not in TRANSFORMS:
             raise ConfigError(
@@ -230,14 +400,17 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
             raise FeatureError(f"feature set {fs.name}: transform {name!r} did not add its outputs {missing}")
         outputs += [c for c in transform.outputs if c not in outputs]
 
-    return rows.select(*outputs, "ds")
+    sources = {fs.source} | {j.source for j in fs.as_of_joins}
+    available = {s: set(source_dates(spark, cfg, s)) for s in sources}
+    lineage = F.broadcast(_lineage(spark, fs, dates, excluded, available))
+    return rows.join(lineage, on="ds", how="left").select(*outputs, SOURCE_DAYS, "ds")
 
 
 # --------------------------------------------------------------------------- partitions
 
 
 def feature_table(cfg: Config, fs: FeatureSet) -> str:
-    return cfg.table(f"features/{fs.name}")
+    return catalog.Catalog.of(cfg).features(fs.name)
 
 
 def computed_dates(spark: SparkSession, cfg: Config, fs: FeatureSet) -> list[dt.date]:
@@ -253,8 +426,10 @@ def pending_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, up_to: dt.da
     return [d for d in available if d not in done]
 
 
-def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date]) -> tuple[int, int]:
-    """Compute `dates` and replace those partitions in one commit; return (version, rows)."""
+def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
+                   excluded: Excluded | None = None) -> tuple[int, int]:
+    """Compute `dates` (windows skipping `excluded` days) and replace those partitions in one
+    commit; return (version, rows)."""
     available = set(source_dates(spark, cfg, fs.source))
     missing = sorted(set(dates) - available)
     if missing:
@@ -262,7 +437,7 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
             f"source {fs.source} ({cfg.resolve(cfg.project.sources[fs.source].path)}): "
             f"no partition ds={', '.join(d.isoformat() for d in missing)}"
         )
-    df = build_features(spark, cfg, fs, dates)
+    df = build_features(spark, cfg, fs, dates, excluded)
     path = feature_table(cfg, fs)
     version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
     if has_delta_extension(spark):

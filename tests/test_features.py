@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine import features, tables
+from engine import catalog, features, tables
 from engine.config import load_config
 from engine.errors import FeatureError, SourceError
 
@@ -94,7 +94,7 @@ def project(tmp_path):
 
 
 def feature_rows(spark, cfg, version=None):
-    df = tables.read(spark, cfg.table("features/orders"), version)
+    df = tables.read(spark, catalog.Catalog.of(cfg).features("orders"), version)
     return {r.order_id: r.asDict() for r in df.collect()}
 
 
@@ -141,7 +141,7 @@ def test_incremental_computes_only_missing_partitions(spark, project):
     fs = cfg.feature_sets["orders"]
     assert features.pending_dates(spark, cfg, fs, day(2)) == [day(0), day(1), day(2)]
     features.write_features(spark, cfg, fs, [day(0), day(1), day(2)])
-    path = cfg.table("features/orders")
+    path = catalog.Catalog.of(cfg).features("orders")
     files_before = {f for f in _files(path) if "ds=2026-10-04" not in f and "ds=2026-10-05" not in f}
     assert features.pending_dates(spark, cfg, fs, day(4)) == [day(3), day(4)]
     version, n = features.write_features(spark, cfg, fs, [day(3), day(4)])
@@ -157,7 +157,7 @@ def test_recomputing_a_date_replaces_it_with_identical_rows(spark, project):
     before = feature_rows(spark, cfg)
     features.write_features(spark, cfg, fs, [day(3)])
     assert feature_rows(spark, cfg) == before
-    assert tables.version(cfg.table("features/orders")) == 1
+    assert tables.version(catalog.Catalog.of(cfg).features("orders")) == 1
 
 
 def test_missing_source_partition_is_named(spark, project):
@@ -189,3 +189,101 @@ def test_registered_python_transform(spark, project):
 def _files(path):
     return [os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs
             if f.endswith(".parquet")]
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def read_days(row):
+    return sorted((s["source"], s["ds"]) for s in row["_source_days"])
+
+
+def test_quarantined_day_is_left_out_of_later_rolling_windows_and_comes_back_on_release(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    days = [day(n) for n in range(5)]
+    features.write_features(spark, cfg, fs, days)
+    clean = feature_rows(spark, cfg)
+    # Day 2 (a's 30.0 order) is quarantined: the windows of days 3 and 4 skip it.
+    excluded = features.excluded_source_days(cfg, {"orders": [day(2)]})
+    assert excluded == {"orders": frozenset({day(2)})}
+    todo = [d for d in features.dependents(fs, [day(2)]) if d in days]
+    assert todo == [day(3), day(4)]
+    features.write_features(spark, cfg, fs, todo, excluded)
+    got = feature_rows(spark, cfg)
+    assert got["o4"]["amount_mean_3d"] == pytest.approx(15.0)  # days 0, 1 (10, 20); not 20 with day 2
+    assert got["o4"]["orders_2d"] == 1 and got["o4"]["amount_max_3d"] == 20.0
+    assert got["o6"]["amount_mean_3d"] == pytest.approx(30.0)  # days 1, 3 (20, 40)
+    assert got["o3"] == clean["o3"]  # the quarantined day's own rows are computed as before
+    for r in got.values():  # checkable: no partition after day 2 read it
+        if r["ds"] > day(2):
+            assert ("orders", day(2)) not in read_days(r)
+    assert read_days(got["o4"]) == [("orders", day(n)) for n in range(4) if n != 2] + [
+        ("weather", day(2)), ("weather", day(3))]
+    # Released: recomputing the dependents without exclusions brings day 2 back.
+    features.write_features(spark, cfg, fs, todo, {})
+    assert feature_rows(spark, cfg) == clean
+
+
+def test_quarantined_day_of_a_joined_source_does_not_feed_as_of_joins(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    excluded = {"weather": {day(3)}}
+    assert features.dependents(fs, [day(3)], source="weather") == [day(3), day(4)]
+    features.write_features(spark, cfg, fs, [day(3), day(4)], excluded)
+    got = feature_rows(spark, cfg)
+    assert got["o4"]["temp"] is None  # the 09:00 reading of day 3 is excluded; 2 h lag finds nothing else
+    assert got["o6"]["temp"] == 409.0  # day 4 reads weather of day 4
+    assert ("weather", day(3)) not in read_days(got["o6"]) and ("weather", day(4)) in read_days(got["o6"])
+
+
+def test_a_multi_day_batch_equals_day_by_day(spark, project):
+    cfg = load_config(project)
+    fs = cfg.feature_sets["orders"]
+    batch = {r["order_id"]: r.asDict() for r in features.build_features(spark, cfg, fs, [day(n) for n in range(5)]).collect()}
+    single = {}
+    for n in range(5):
+        single.update({r["order_id"]: r.asDict() for r in features.build_features(spark, cfg, fs, [day(n)]).collect()})
+    assert batch == single and len(batch) == len(ORDERS)
+
+
+def test_event_time_may_be_an_expression(spark, project):
+    text = FEATURES.replace("event_time: event_ts", 'event_time: "to_timestamp(date_format(event_ts, \'yyyy-MM-dd HH:mm:ss\'))"')
+    (project / "features.yaml").write_text(text)
+    cfg = load_config(project)
+    df = features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(3)])
+    got = {r.order_id: r.temp for r in df.collect()}
+    assert got == {"o4": 309.0, "o5": None}
+    assert "event_ts" not in df.columns and "_event_time" not in df.columns
+
+
+def test_event_time_that_is_not_a_timestamp_is_named(spark, project):
+    (project / "features.yaml").write_text(FEATURES.replace("event_time: event_ts", "event_time: order_id"))
+    cfg = load_config(project)
+    with pytest.raises(FeatureError, match=r"feature set orders: event_time 'order_id' is string, expected a timestamp"):
+        features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(3)])
+
+
+@pytest.mark.parametrize("expr", [
+    "reflect('java.lang.Runtime', 'getRuntime')",
+    "JAVA_METHOD('java.lang.System', 'exit', 1)",
+    "`try_reflect`('java.lang.Thread', 'sleep', 100000L)",
+    "amount + (SELECT max(amount) FROM parquet.`/etc`)",
+])
+def test_check_expression_rejects_reflection_and_subqueries(expr):
+    with pytest.raises(ValueError, match="not allowed"):
+        features.check_expression(expr)
+
+
+@pytest.mark.parametrize("expr", ["amount / items", "concat('reflect(', region)", "coalesce(amount, 0)",
+                                  "CAST(dayofweek(ds) IN (1, 7) AS INT)",
+                                  "extract(HOUR FROM event_ts)", "from_unixtime(0)"])
+def test_check_expression_accepts_row_expressions(expr):
+    features.check_expression(expr)
+
+
+def test_build_features_refuses_a_reflective_expression(spark, project):
+    (project / "features.yaml").write_text(FEATURES.replace('"amount * 2"', "\"java_method('java.lang.Math', 'random')\""))
+    cfg = load_config(project)
+    with pytest.raises(FeatureError, match=r"feature set orders: features.amount_x2: expression .* not allowed"):
+        features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(0)])

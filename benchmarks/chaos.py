@@ -1,0 +1,427 @@
+"""Crash safety, measured (issue 9): SIGKILL a nightly run at a random moment, re-run it as a
+scheduler would, and compare every table and artifact with a clean run of the same night.
+
+One trial:
+  1. a fresh copy of a small demo project (conf/, expectations/, lakehouse/raw: --days of
+     demo data ending --end);
+  2. `python -m engine.cli run --conf conf --date D` as a subprocess in its own process
+     group, killed with SIGKILL (the whole group: driver and Spark JVM) after a delay drawn
+     uniformly from [0, 1.1 × the clean run's duration] — real random timing, so kills land
+     in Spark start-up, features, validation, training sets, train, the registry commit and
+     metrics in proportion to the time each takes;
+  3. the scheduler's retry: the same command again (no kill) until it exits 0 or 3 (at most
+     three attempts);
+  4. the lakehouse compared with the clean run's:
+     - every Delta table under the root (found by its _delta_log), read at its latest
+       version, as a multiset of rows without run ids, timestamps of when things ran, Delta
+       version numbers and the project path; approximate statistics (profile quantiles,
+       means, distinct counts, summary values) within 5 %; `runs` is a log of attempts, so
+       only each logical date's final `run` status is compared;
+     - artifacts: every folder artifacts/<model>/<segment>/<version>/ and its model file's
+       sha256;
+     - orphans: data files under a table that no version of its Delta log ever committed
+       (a plain Parquet reader of the folder would see them), and artifact folders no
+       registry row names;
+     - duplicates: rows with the same key (features: entity + ds; validation/partitions:
+       table + ds; registry: model_id + segment + version).
+Prints one line per trial and a summary by failure kind. A script, not a test (tests/test_chaos.py
+runs two trials).
+
+    python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+END = dt.date(2026, 10, 19)  # a Monday: both demo models are due
+DAYS = 36  # enough history for late_delivery's 28-day window and its 2-day label delay
+
+# Columns that say when or by which attempt something ran, never what it computed.
+VOLATILE = {"run_id", "validation_run_id", "started_at", "ended_at", "trained_at", "updated_at",
+            "acquired_at", "duration_seconds", "seconds"}
+# Approximate statistics: compared within APPROX_TOLERANCE (relative).
+APPROX = {"distinct_count", "mean", "stddev", "p05", "p25", "p50", "p75", "p95", "value", "top_values"}
+APPROX_TOLERANCE = 0.05
+KEYS = {"validation/partitions": ("table", "ds"), "registry": ("model_id", "segment", "version")}
+
+
+# --------------------------------------------------------------------------- project
+
+
+def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7) -> Path:
+    """A demo project (conf, expectations, raw data) generated once; trials copy it."""
+    from engine.demo import generate
+
+    src = base / "source"
+    if (src / "lakehouse" / "raw").exists():
+        return src
+    (src / "conf").mkdir(parents=True)
+    project = (REPO / "conf" / "project.yaml").read_text().replace("master: local[*]", "master: local[2]")
+    (src / "conf" / "project.yaml").write_text(project)
+    shutil.copy(REPO / "conf" / "features.yaml", src / "conf")
+    shutil.copytree(REPO / "conf" / "models", src / "conf" / "models")
+    shutil.copytree(REPO / "expectations", src / "expectations")
+    generate(str(src / "lakehouse"), end, days=days, seed=seed)
+    return src
+
+
+def fresh_project(source: Path, dest: Path) -> Path:
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest)
+    return dest
+
+
+def command(project: Path, day: dt.date) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", "run", "--conf", str(project / "conf"), "--date", day.isoformat()]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYSPARK_PYTHON"] = sys.executable
+    env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    env.setdefault("GX_ANALYTICS_ENABLED", "false")
+    return env
+
+
+@dataclass
+class Attempt:
+    code: int | None  # None: killed
+    seconds: float
+    last_stage: str  # the last stage the run logged as finished ("-": none)
+
+
+def run_night(project: Path, day: dt.date, kill_after: float | None = None, log: Path | None = None) -> Attempt:
+    """Run one night; SIGKILL its process group after `kill_after` seconds if still running."""
+    log = log or project / f"run-{time.monotonic_ns()}.log"
+    clock = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command(project, day), cwd=project, env=_env(), stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code = None
+    seconds = time.monotonic() - clock
+    return Attempt(code, seconds, _last_stage(log.read_text(errors="replace"), day))
+
+
+def _last_stage(text: str, day: dt.date) -> str:
+    last = "-"
+    for line in text.splitlines():
+        for stage in ("features", "validation", "training_sets", "train", "run"):
+            if f"retrain: {day} {stage}: " in line:
+                last = stage
+    return last
+
+
+def scheduler(project: Path, day: dt.date, attempts: int = 3) -> list[Attempt]:
+    """Re-run as a scheduler would: until the run exits 0 (done) or 3 (done, blocked)."""
+    out = []
+    for i in range(attempts):
+        attempt = run_night(project, day, log=project / f"retry-{i}.log")
+        out.append(attempt)
+        if attempt.code in (0, 3):
+            break
+    return out
+
+
+# --------------------------------------------------------------------------- lakehouse state
+
+
+def delta_tables(root: Path) -> list[str]:
+    return sorted(str(p.parent.relative_to(root)) for p in root.rglob("_delta_log") if p.is_dir()
+                  and not str(p.parent.relative_to(root)).startswith("raw"))
+
+
+def _normal(value: Any, prefix: str) -> Any:
+    if isinstance(value, float) and not math.isnan(value):
+        return float(f"{value:.10g}")  # sums in another order differ in the last bits
+    if isinstance(value, str):
+        return value.replace(prefix, "<root>")
+    if isinstance(value, dict):
+        return tuple(sorted((k, _normal(v, prefix)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_normal(v, prefix) for v in value)
+    return value
+
+
+def read_table(root: Path, name: str) -> list[dict[str, Any]]:
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(root / name)).to_pyarrow_table().to_pylist()
+    prefix = str(root.parent)
+    out = []
+    for row in rows:
+        out.append({k: _normal(v, prefix) for k, v in row.items()
+                    if k not in VOLATILE and not (k.endswith("_version") and isinstance(v, int))})
+    return out
+
+
+def _approx(name: str, table: str) -> bool:
+    return name in APPROX and table.startswith("validation/")
+
+
+def _key(row: dict[str, Any], table: str) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in row.items() if not _approx(k, table)))
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if a is None or b is None:
+            return a is b
+        if isinstance(a, float) and math.isnan(a) and isinstance(b, float) and math.isnan(b):
+            return True
+        return abs(a - b) <= APPROX_TOLERANCE * max(abs(a), abs(b), 1e-9)
+    if isinstance(a, str) and isinstance(b, str) and a.startswith("["):
+        try:  # JSON top values: same values, counts within tolerance
+            ja, jb = json.loads(a), json.loads(b)
+            return sorted(str(x.get("value")) for x in ja) == sorted(str(x.get("value")) for x in jb)
+        except (ValueError, AttributeError):
+            return a == b
+    return a == b
+
+
+def compare_table(clean: list[dict], got: list[dict], table: str) -> str | None:
+    """None when equal as multisets (approximate columns within tolerance), else a reason."""
+    if table == "runs":
+        def final(rows):
+            return sorted((str(r["logical_date"]), r["status"]) for r in rows if r["stage"] == "run"
+                          and r["status"] != "failed")
+        a, b = final(clean), final(got)
+        return None if a == b else f"final run status {a} vs {b}"
+    if len(clean) != len(got):
+        return f"{len(got)} rows, clean run has {len(clean)}"
+    index: dict[tuple, list[dict]] = collections.defaultdict(list)
+    for row in clean:
+        index[_key(row, table)].append(row)
+    for row in got:
+        bucket = index.get(_key(row, table))
+        if not bucket:
+            shown = {k: v for k, v in row.items() if not isinstance(v, (tuple, list)) and k != "kwargs"}
+            return f"row not in the clean run: {str(shown)[:300]}"
+        match = next((c for c in bucket if all(_close(c[k], row[k]) for k in row if _approx(k, table))), None)
+        if match is None:
+            return f"approximate statistics differ beyond {APPROX_TOLERANCE:.0%}: {str(row)[:300]}"
+        bucket.remove(match)
+    return None
+
+
+def artifacts(root: Path) -> dict[str, str]:
+    """artifacts/<model>/<segment>/<version> -> sha256 of its model file."""
+    out = {}
+    base = root / "artifacts"
+    for meta in base.rglob("metadata.json") if base.exists() else []:
+        folder = meta.parent
+        models = [f for f in folder.iterdir() if f.name.startswith("model.")]
+        digest = ",".join(hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in sorted(models))
+        out[str(folder.relative_to(root))] = digest
+    for folder in base.glob("*/*/*") if base.exists() else []:
+        if folder.is_dir() and str(folder.relative_to(root)) not in out:
+            out[str(folder.relative_to(root))] = "no metadata.json"
+    return out
+
+
+def committed_files(table: Path) -> set[str]:
+    """Every data file any version of the Delta log ever added."""
+    out = set()
+    for entry in sorted((table / "_delta_log").glob("*.json")):
+        for line in entry.read_text().splitlines():
+            if line.strip():
+                action = json.loads(line)
+                if "add" in action:
+                    from urllib.parse import unquote
+
+                    out.add(unquote(action["add"]["path"]))
+    return out
+
+
+def orphans(root: Path) -> list[str]:
+    found = []
+    for name in delta_tables(root):
+        table = root / name
+        known = committed_files(table)
+        for f in table.rglob("*.parquet"):
+            rel = str(f.relative_to(table))
+            if "_delta_log" not in rel and rel not in known:
+                found.append(f"{name}/{rel}")
+        found += [f"{name}/_delta_log/{f.name}" for f in (table / "_delta_log").iterdir()
+                  if f.name.startswith(".") or f.name.endswith(".tmp")]
+    registry = root / "registry"
+    named = set()
+    if (registry / "_delta_log").exists():
+        from deltalake import DeltaTable
+
+        for row in DeltaTable(str(registry)).to_pyarrow_table(columns=["artifact_uri"]).to_pylist():
+            named.add(os.path.normpath(str(row["artifact_uri"]).replace("file://", "")).rstrip("/"))
+    for folder in artifacts(root):
+        path = os.path.normpath(str(root / folder))
+        if path not in named and not any(n.endswith(folder) for n in named):
+            found.append(folder)
+    return found
+
+
+def duplicates(root: Path) -> list[str]:
+    from engine.config import load_config
+
+    cfg = load_config(root.parent / "conf")
+    keys = dict(KEYS)
+    for name, fs in cfg.feature_sets.items():
+        keys[f"features/{name}"] = (*fs.entity, "ds")
+    found = []
+    for name, key in keys.items():
+        if not (root / name / "_delta_log").exists():
+            continue
+        from deltalake import DeltaTable
+
+        rows = DeltaTable(str(root / name)).to_pyarrow_table(columns=list(key)).to_pylist()
+        counts = collections.Counter(tuple(r[k] for k in key) for r in rows)
+        dupes = [k for k, n in counts.items() if n > 1]
+        if dupes:
+            found.append(f"{name}: {len(dupes)} duplicate keys {key}, e.g. {dupes[0]}")
+    return found
+
+
+@dataclass
+class State:
+    tables: dict[str, list[dict]]
+    artifacts: dict[str, str]
+
+
+def state(project: Path) -> State:
+    root = project / "lakehouse"
+    return State({name: read_table(root, name) for name in delta_tables(root)}, artifacts(root))
+
+
+def differences(clean: State, project: Path) -> list[tuple[str, str]]:
+    """(kind, detail) of every way the lakehouse differs from the clean run's."""
+    root = project / "lakehouse"
+    got = state(project)
+    out = []
+    for name in sorted(set(clean.tables) | set(got.tables)):
+        if name not in got.tables:
+            out.append(("missing table", name))
+        elif name not in clean.tables:
+            out.append(("extra table", name))
+        else:
+            reason = compare_table(clean.tables[name], got.tables[name], name)
+            if reason:
+                out.append((f"{name} differs", reason))
+    if clean.artifacts != got.artifacts:
+        extra = sorted(set(got.artifacts) - set(clean.artifacts))
+        missing = sorted(set(clean.artifacts) - set(got.artifacts))
+        changed = sorted(k for k in set(got.artifacts) & set(clean.artifacts) if got.artifacts[k] != clean.artifacts[k])
+        out.append(("artifacts differ", f"extra {extra[:3]}, missing {missing[:3]}, changed {changed[:3]}"))
+    out += [("orphan file", f) for f in orphans(root)[:5]]
+    out += [("duplicate rows", d) for d in duplicates(root)]
+    return out
+
+
+# --------------------------------------------------------------------------- trials
+
+
+@dataclass
+class TrialResult:
+    index: int
+    kill_after: float
+    killed: Attempt
+    retries: list[Attempt]
+    diffs: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.diffs
+
+    def line(self) -> str:
+        killed = "killed" if self.killed.code is None else f"finished (exit {self.killed.code}) before the kill"
+        retries = ",".join(str(a.code) for a in self.retries) or "-"
+        verdict = "IDENTICAL" if self.identical else "DIFFERENT: " + "; ".join(f"{k}: {d}" for k, d in self.diffs[:4])
+        return (f"trial {self.index:2d}: SIGKILL at {self.kill_after:6.1f} s (after stage {self.killed.last_stage}), "
+                f"{killed}; re-run exits {retries} -> {verdict}")
+
+
+def clean_run(source: Path, work: Path, day: dt.date) -> tuple[State, float, int]:
+    project = fresh_project(source, work / "clean")
+    attempt = run_night(project, day, log=work / "clean.log")
+    if attempt.code not in (0, 3):
+        raise SystemExit(f"the clean run failed (exit {attempt.code}); see {work / 'clean.log'}")
+    return state(project), attempt.seconds, attempt.code
+
+
+def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: float, index: int,
+          rng: random.Random) -> TrialResult:
+    project = fresh_project(source, work / f"trial-{index}")
+    kill_after = rng.uniform(0.0, 1.1 * clean_seconds)
+    killed = run_night(project, day, kill_after=kill_after, log=project / "killed.log")
+    retries = scheduler(project, day)
+    result = TrialResult(index, kill_after, killed, retries)
+    if not retries or retries[-1].code not in (0, 3):
+        result.diffs.append(("re-run failed", f"exit codes {[a.code for a in retries]} (see {project}/retry-*.log)"))
+    result.diffs += differences(clean, project)
+    return result
+
+
+def summarize(results: list[TrialResult]) -> str:
+    kinds = collections.Counter(k for r in results for k in {k for k, _ in r.diffs})
+    same = sum(r.identical for r in results)
+    lines = [f"chaos: {len(results)} trials, {same} identical to the clean run, {len(results) - same} different"]
+    lines += [f"  {n:3d} trials: {kind}" for kind, n in kinds.most_common()]
+    with open("/proc/loadavg") as f:
+        lines.append(f"  load average {' '.join(f.read().split()[:3])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[TrialResult]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--days", type=int, default=DAYS)
+    parser.add_argument("--end", type=dt.date.fromisoformat, default=END, help="the night to run (demo data ends here)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the kill delays")
+    parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
+    args = parser.parse_args(argv)
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="retrain-chaos-"))
+    work.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(args.seed)
+    try:
+        source = prepare_source(work, args.days, args.end)
+        clean, seconds, code = clean_run(source, work, args.end)
+        print(f"clean run of {args.end}: {seconds:.1f} s, exit {code}, {len(clean.tables)} tables, "
+              f"{len(clean.artifacts)} artifacts", flush=True)
+        results = []
+        for i in range(1, args.trials + 1):
+            result = trial(source, work, args.end, clean, seconds, i, rng)
+            print(result.line(), flush=True)
+            results.append(result)
+            if args.keep is None and result.identical:
+                shutil.rmtree(work / f"trial-{i}", ignore_errors=True)
+        print(summarize(results), flush=True)
+        return results
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

@@ -1,0 +1,64 @@
+"""Crash safety, a few trials of benchmarks/chaos.py (many on demand: --trials 30).
+
+Subprocess runs of the CLI (each its own SparkSession, as a scheduler would start them);
+no SparkSession in this process."""
+from __future__ import annotations
+
+import collections
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import chaos  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trials(tmp_path_factory):
+    work = tmp_path_factory.mktemp("chaos")
+    results = chaos.main(["--trials", "2", "--seed", "11", "--keep", str(work)])
+    return work, results
+
+
+@pytest.mark.xfail(reason="needs validation as a state (wiring helper): a kill between the features commit and "
+                          "validation leaves partitions never validated", strict=False)
+def test_killed_nights_end_with_the_tables_of_a_clean_night(trials):
+    _, results = trials
+    assert len(results) == 2
+    for r in results:
+        assert r.identical, r.line()
+
+
+def test_the_harness_sees_orphans_duplicates_and_changed_rows(trials):
+    work, _ = trials
+    clean = chaos.state(work / "clean")
+    assert clean.tables["features/orders"] and clean.artifacts  # a night with models trained
+    assert chaos.differences(clean, work / "clean") == []  # the clean run equals itself
+
+    project = work / "tampered"
+    shutil.copytree(work / "clean", project)
+    table = project / "lakehouse" / "features" / "orders"
+    [first, *_] = sorted(table.rglob("*.parquet"))
+    shutil.copy(first, first.with_name("part-orphan.parquet"))
+    from deltalake import DeltaTable, write_deltalake
+
+    partitions = project / "lakehouse" / "validation" / "partitions"
+    rows = DeltaTable(str(partitions)).to_pyarrow_table()
+    write_deltalake(str(partitions), rows.slice(0, 1), mode="append")  # a duplicate verdict
+    kinds = collections.Counter(kind for kind, _ in chaos.differences(clean, project))
+    assert kinds["orphan file"] == 1
+    assert kinds["duplicate rows"] == 1
+    assert kinds["validation/partitions differs"] == 1
+
+
+def test_approximate_statistics_compare_within_tolerance():
+    clean = [{"table": "t", "column": "a", "p50": 100.0, "distinct_count": 1000}]
+    assert chaos.compare_table(clean, [{"table": "t", "column": "a", "p50": 102.0, "distinct_count": 1010}],
+                               "validation/profiles") is None
+    assert "approximate" in chaos.compare_table(
+        clean, [{"table": "t", "column": "a", "p50": 150.0, "distinct_count": 1000}], "validation/profiles")
+    assert chaos.compare_table([{"x": 1.0}], [{"x": 1.0000001}], "features/orders") is not None  # exact elsewhere
