@@ -44,7 +44,7 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
 
     `extra_aggregations`: aliased Spark Columns (aggregate expressions) evaluated per ds in
     the same `groupBy("ds").agg(...)`; `Evaluation.extras[ds]` is a Row of their values by
-    alias (all None for a date with no rows).
+    alias (all None for a date with no rows; `extras` is empty without extra aggregations).
 
     Spark work: one grouped aggregation; one exact pass when the checks need value-level
     counts (exact distinct, median, entity key); one applyInPandas job when some
@@ -94,6 +94,7 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
         jobs += exact.run(part, plan, metrics)
         seconds["exact"] = time.perf_counter() - clock
 
+    clock = time.perf_counter()
     outcomes: dict[dt.date, dict[int, CheckOutcome]] = {d: {} for d in dates}
     for d in dates:
         m = metrics[d]
@@ -106,6 +107,7 @@ def evaluate(spark, df, suite: Suite | None, dates: list[dt.date], *, profile: b
             outcomes[d][check.index] = CheckOutcome(check.index, d, success, result, exception, "native")
         if entity:
             outcomes[d][entity_check.ENTITY_INDEX] = entity_check.outcome(entity, d, m, entity_missing)
+    seconds["verdicts"] = time.perf_counter() - clock
 
     if gx and dates:
         jobs += 1
@@ -144,7 +146,7 @@ def aggregate(part, plan: Plan, dates: list[dt.date], columns: list[str],
     extra_names = grouped.columns[1 + len(exprs):]
     rows = grouped.collect() if dates else []
     metrics = {d: PartitionMetrics(columns) for d in dates}
-    extras = {d: Row(**{n: None for n in extra_names}) for d in dates}
+    extras = {d: Row(**{n: None for n in extra_names}) for d in dates} if extra_names else {}
     for row in rows:
         values = {k: row[f"__m{i}"] for i, k in enumerate(keys)}
         for j, c in enumerate(pct_cols):
@@ -152,5 +154,6 @@ def aggregate(part, plan: Plan, dates: list[dt.date], columns: list[str],
             if qs is not None:
                 values[("pct", c)] = dict(zip(sorted(plan.percentiles[c]), qs))
         metrics[row["ds"]] = PartitionMetrics(columns, values)
-        extras[row["ds"]] = Row(**{n: row[n] for n in extra_names})
+        if extra_names:
+            extras[row["ds"]] = Row(**{n: row[n] for n in extra_names})
     return metrics, extras

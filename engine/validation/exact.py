@@ -48,7 +48,10 @@ def run(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
             col = f"CASE WHEN {col} = 0 THEN CAST(0.0 AS DOUBLE) ELSE CAST({col} AS DOUBLE) END"
         elements.append(f"CASE WHEN {plan.present(c)} THEN "
                         f"named_struct('k', {sql_lit('d:' + c)}, 'v', CAST({col} AS STRING), 'x', CAST(NULL AS DOUBLE)) END")
-    if plan.entity:
+    # a one-column entity key whose values are counted anyway: its distinct keys are the
+    # distinct present values plus one for the missing ones (no second element per row)
+    shared_key = len(plan.entity) == 1 and plan.entity[0] in plan.distinct and plan.kinds[plan.entity[0]] != "float"
+    if plan.entity and not shared_key:
         elements.append(f"named_struct('k', {sql_lit(ENTITY_KEY)}, 'v', CAST({entity_key_sql(plan.entity)} AS STRING), "
                         "'x', CAST(NULL AS DOUBLE))")
     medians = sorted(plan.median)
@@ -88,6 +91,10 @@ def run(part, plan: Plan, metrics: dict[dt.date, PartitionMetrics]) -> int:
             below[(r["ds"], k[2:])] = int(r["rows"])
         else:
             windows.setdefault((r["ds"], k[2:]), []).append((float(r["x"]), int(r["rows"])))
+    if shared_key:
+        c = plan.entity[0]
+        for m in metrics.values():
+            m.values[("entity_distinct",)] = m.get(("distinct", c), 0) + (1 if m.get(("missing", c), 0) else 0)
     unresolved: list[tuple[dt.date, str]] = []
     for d, m in metrics.items():
         for c in medians:
