@@ -38,45 +38,12 @@ from engine import catalog, tables
 from engine.config import AsOfJoin, Config, FeatureSet, Rolling
 from engine.errors import ConfigError, FeatureError, SourceError
 from engine.spark import has_delta_extension
+from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: F401 (public here too)
 
-Transform = Callable[[DataFrame], DataFrame]
 Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
 
 SOURCE_DAYS = "_source_days"  # lineage column: array<struct<source: string, ds: date>>
 _EVENT_TIME = "_event_time"  # internal: the event time expression's value, for as-of joins
-
-
-@dataclass(frozen=True)
-class RegisteredTransform:
-    fn: Transform
-    outputs: tuple[str, ...]  # the columns it adds
-
-
-TRANSFORMS: dict[str, RegisteredTransform] = {}
-
-
-def feature_transform(name: str, outputs: Iterable[str]) -> Callable[[Transform], Transform]:
-    """Register a Python transform (DataFrame -> DataFrame) for what SQL cannot say.
-
-    Feature sets name it under `transforms:`; YAML never names an import path. `outputs` are
-    the columns it adds (models may use them as features).
-    """
-
-    def register(fn: Transform) -> Transform:
-        TRANSFORMS[name] = RegisteredTransform(fn, tuple(outputs))
-        return fn
-
-    return register
-
-
-@feature_transform("distance_band", outputs=["distance_band"])
-def distance_band(df: DataFrame) -> DataFrame:
-    """distance_km bucketed into short (< 3 km), medium (< 8 km) and long."""
-    km = F.col("distance_km")
-    return df.withColumn(
-        "distance_band",
-        F.when(km.isNull(), F.lit(None)).when(km < 3, "short").when(km < 8, "medium").otherwise("long"),
-    )
 
 
 # --------------------------------------------------------------------------- sources
