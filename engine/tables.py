@@ -117,6 +117,16 @@ def partition_values(path: str, column: str = "ds", version_: int | None = None,
     return sorted({a[f"partition.{column}"] for a in _add_actions_of(_delta_table(path, version_))})
 
 
+def num_records(path: str, version_: int | None = None, partitions: PartitionValues | None = None,
+                column: str = "ds") -> int:
+    """Rows of a table (or of some partitions) from the log's file statistics (no data read)."""
+    actions = _add_actions_of(_delta_table(path, version_))
+    if partitions is not None:
+        wanted = {_pv(v) for v in partitions}
+        actions = [a for a in actions if _pv(a[f"partition.{column}"]) in wanted]
+    return int(sum(a["num_records"] or 0 for a in actions))
+
+
 def read(spark, path: str, version: int | None = None, partitions: PartitionValues | None = None,
          column: str = "ds"):
     """Read a table (optionally as of `version`, optionally only some partitions) as a DataFrame."""

@@ -359,3 +359,12 @@ def test_maintain_vacuums_only_files_removed_longer_ago_than_delta_retention(tmp
     assert not os.path.exists(os.path.join(path, old["path"]))
     assert os.path.exists(os.path.join(path, recent["path"]))  # still read by versions inside the retention
     assert len(tables.read_rows(path)) == 1
+
+
+def test_num_records_comes_from_the_log(tmp_path):
+    path = str(tmp_path / "counted")
+    tables.write_rows(None, path, pa.table({"n": [1, 2, 3], "ds": [D1, D1, D2]}), partition_by=["ds"])
+    tables.write_rows(None, path, pa.table({"n": [4], "ds": [D2]}), partition_by=["ds"])
+    assert tables.num_records(path) == 4
+    assert tables.num_records(path, partitions=[D2]) == 2
+    assert tables.num_records(path, 0, partitions=[D2]) == 1
