@@ -117,6 +117,16 @@ def partition_values(path: str, column: str = "ds", version_: int | None = None,
     return sorted({a[f"partition.{column}"] for a in _add_actions_of(_delta_table(path, version_))})
 
 
+def num_records(path: str, version_: int | None = None, partitions: PartitionValues | None = None,
+                column: str = "ds") -> int:
+    """Rows of a table (or of some partitions) from the log's file statistics (no data read)."""
+    actions = _add_actions_of(_delta_table(path, version_))
+    if partitions is not None:
+        wanted = {_pv(v) for v in partitions}
+        actions = [a for a in actions if _pv(a[f"partition.{column}"]) in wanted]
+    return int(sum(a["num_records"] or 0 for a in actions))
+
+
 def read(spark, path: str, version: int | None = None, partitions: PartitionValues | None = None,
          column: str = "ds"):
     """Read a table (optionally as of `version`, optionally only some partitions) as a DataFrame."""
@@ -562,9 +572,9 @@ class Maintenance:
     vacuumed: int = 0  # removed files deleted from storage
 
 
-def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
-             retention: dt.timedelta = dt.timedelta(days=30)) -> Maintenance:
-    """Keep a small table cheap to read, without breaking time travel inside `retention`:
+def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8) -> Maintenance:
+    """Keep a small table cheap to read, with Delta's own retention rules (time travel to a
+    version keeps working while its log entries and files are within them):
 
     * compaction (delta-rs `optimize.compact`) when a partition holds more than `max_files`
       files: the old files are only marked removed, so older versions still read them;
@@ -572,8 +582,12 @@ def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
       replays at most that many JSON commits;
     * `cleanup_metadata`: log files older than the table's `delta.logRetentionDuration` (30
       days by default) and before the latest checkpoint go;
-    * vacuum: data files removed more than `retention` ago go (at least Delta's 7 days,
-      enforced). Versions younger than `retention` keep every file they read.
+    * vacuum: data files removed longer ago than the table's
+      `delta.deletedFileRetentionDuration` (7 days by default) go; the same duration after
+      which checkpoints stop carrying their tombstones, so no removed file is ever forgotten
+      before it is deleted. To keep older versions readable, raise that table property.
+    Nothing here touches the engine's big tables (features, training_sets), whose versions
+    the registry records as lineage.
     """
     if not exists(path):
         return Maintenance(path, None)
@@ -592,10 +606,9 @@ def maintain(path: str, *, checkpoint_every: int = 10, max_files: int = 8,
         if checkpoint:
             table.create_checkpoint()
         table.cleanup_metadata()
-        hours = int(retention.total_seconds() // 3600)
         vacuumed = 0
-        if table.vacuum(retention_hours=hours, dry_run=True):  # vacuum commits only when it deletes
-            vacuumed = len(table.vacuum(retention_hours=hours, dry_run=False))
+        if table.vacuum(dry_run=True):  # vacuum commits only when it deletes
+            vacuumed = len(table.vacuum(dry_run=False))
     except Exception as e:
         raise TableError(f"table {path}: maintenance failed (the table is unchanged or compacted, "
                          f"never half-written): {e}") from e
