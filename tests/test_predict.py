@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 
 from engine import registry
+from engine.catalog import Catalog
 from engine.errors import ArtifactError, UsageError
 from engine.predict import predict
+from engine.training.artifacts import load_artifact
 from engine.training import train_models
-from engine.training.fit import design_matrix
+from engine.projection import design_matrix
 from engine.training_sets import build_training_sets
 from tests.test_training_data import day, make_project, model_yaml, shop_rows, write_features
 
@@ -29,7 +31,7 @@ def project(spark, tmp_path_factory):
     write_features(spark, cfg, shop_rows([day(i) for i in range(14)], per_region=15))
     models = list(cfg.models.values())
     sets = build_training_sets(spark, cfg, models, day(13), "p", {})
-    assert {o.status for o in train_models(spark, cfg, models, day(13), "p", sets, None)} == {"promoted"}
+    assert {o.status for o in train_models(spark, cfg, models, day(13), "p", sets, None)} == {"champion"}
     # new rows to score: a segment without a champion (west), a category never seen (d)
     new = shop_rows([day(20)], per_region=7, seed=9, regions=("north", "south", "west"))
     new.loc[new.index[:3], "city"] = "d"
@@ -41,10 +43,10 @@ def project(spark, tmp_path_factory):
 def _expected(spark, cfg, model_id, rows: pd.DataFrame) -> pd.Series:
     out = pd.Series(np.nan, index=rows.index)
     for c in registry.champions(spark, cfg, model_id):
-        model, meta = registry.load_model(c.artifact_uri, c.sha256)
+        model, meta = registry.load_model(Catalog.of(cfg), c)
         part = rows if c.segment == "all" else rows[rows.region == c.segment]
-        X = design_matrix(part, meta["features"], meta["feature_types"], meta["kind"], meta["categories"])
-        out[part.index] = model.predict_proba(X)[:, 1] if meta["task"] == "classification" else model.predict(X)
+        X = design_matrix(part, meta.features, meta.feature_types, meta.kind, meta.categories)
+        out[part.index] = model.predict_proba(X)[:, 1] if meta.task == "classification" else model.predict(X)
     return out
 
 
@@ -70,7 +72,7 @@ def test_unsegmented_regressor_into_delta(spark, project):
     got = tables.read(spark, out).toPandas().set_index("order_id").loc[new.order_id]
     assert np.allclose(got.prediction.to_numpy(), _expected(spark, cfg, "minutes", new).to_numpy())
     # a Delta input works the same, and re-running replaces the output
-    assert predict(spark, cfg, "minutes", cfg.table("features/shop"), out, output_format="delta") == 14 * 30
+    assert predict(spark, cfg, "minutes", Catalog.of(cfg).features("shop"), out, output_format="delta") == 14 * 30
     assert tables.read(spark, out).count() == 14 * 30
 
 
@@ -84,7 +86,7 @@ def test_bad_input_and_tampered_champion_fail_loudly(spark, project, tmp_path):
         predict(spark, cfg, "nope", path, str(tmp_path / "o2"))
 
     champ = registry.champions(spark, cfg, "minutes")[0]
-    model_file = f"{champ.artifact_uri}/model.skops"
+    model_file = f"{Catalog.of(cfg).under(champ.artifact_uri)}/model.skops"
     backup = tmp_path / "backup.skops"
     shutil.copy(model_file, backup)
     try:
@@ -95,4 +97,4 @@ def test_bad_input_and_tampered_champion_fail_loudly(spark, project, tmp_path):
     finally:
         shutil.copy(backup, model_file)
     with pytest.raises(ArtifactError):
-        registry.load_model(str(tmp_path), None)
+        load_artifact(str(tmp_path), None)

@@ -15,6 +15,7 @@ class EstimatorSpec:
     factory: Callable[..., Any]  # params -> unfitted estimator
     kind: str  # "xgboost" (native UBJ artifacts) or "sklearn" (skops artifacts)
     handles_missing: bool = False  # accepts NaN features (others fail the pair with a reason)
+    trusted_types: frozenset[str] = frozenset()  # types its skops artifacts hold beyond the built-in ones
 
 
 def _xgb(cls_name: str) -> Callable[..., Any]:
@@ -39,17 +40,18 @@ def _sk(module: str, cls_name: str) -> Callable[..., Any]:
 ESTIMATORS: dict[str, EstimatorSpec] = {}
 
 
-def register_estimator(name: str, task: str, factory: Callable[..., Any], kind: str = "sklearn",
-                       handles_missing: bool = False) -> None:
+def register_estimator(name: str, task: str, factory: Callable[..., Any], kind: str = "sklearn", *,
+                       handles_missing: bool = False, trusted_types: tuple[str, ...] = ()) -> None:
     """Allow an estimator. `kind` picks the artifact format: "xgboost" (native UBJ) or
-    "sklearn" (skops; loading trusts only classes from sklearn, numpy and scipy). The
+    "sklearn" (skops; loading trusts skops' defaults, engine.training.artifacts.TRUSTED_TYPES
+    and the exact type names given in `trusted_types`, nothing else). The
     training job ships the registered spec to the executors with the task, so a factory
     registered at runtime on the driver works there too."""
     if task not in ("classification", "regression"):
         raise ValueError(f"task must be classification or regression, got {task!r}")
     if kind not in ("xgboost", "sklearn"):
         raise ValueError(f"kind must be xgboost or sklearn, got {kind!r}")
-    ESTIMATORS[name] = EstimatorSpec(name, task, factory, kind, handles_missing)
+    ESTIMATORS[name] = EstimatorSpec(name, task, factory, kind, handles_missing, frozenset(trusted_types))
 
 
 _MISSING_OK = {"xgboost.XGBClassifier", "xgboost.XGBRegressor", "sklearn.HistGradientBoostingClassifier",
