@@ -98,3 +98,53 @@ def test_bad_input_and_tampered_champion_fail_loudly(spark, project, tmp_path):
         shutil.copy(backup, model_file)
     with pytest.raises(ArtifactError):
         load_artifact(str(tmp_path), None)
+
+
+def test_training_and_predict_see_identical_feature_vectors(spark):
+    """The same feature rows give the same design-matrix rows through training_sets (maps in
+    the table, read back as the training job does) and through predict's projection: dates,
+    timestamps, booleans, ints, nulls, categoricals and a null segment included."""
+    import datetime as dt
+    import json
+
+    from engine.predict import feature_frame, projected
+    from engine.projection import NULL_SEGMENT, Projection, categories_of, map_value
+    from engine.records import Window
+    from engine.training_sets import Plan, project
+
+    d0 = dt.date(2026, 3, 1)
+    ts = dt.datetime(2026, 3, 1, 12, 30)
+    rows = [  # id, ds, seg, d, b, t, i, x, c, y
+        (1, d0, "north", dt.date(2026, 1, 2), True, ts, 3, 1.5, "a", 1.0),
+        (2, d0, None, None, False, None, None, None, None, 0.0),
+        (3, d0 + dt.timedelta(days=1), "south", dt.date(1969, 12, 31), None, ts, -7, -0.25, "b", 1.0),
+        (4, d0 + dt.timedelta(days=1), None, dt.date(2026, 3, 1), True, ts, 0, 2.0, "c", 0.0),
+    ]
+    df = spark.createDataFrame(rows, "id int, ds date, seg string, d date, b boolean, t timestamp, i int, "
+                                     "x double, c string, y double")
+    features = ["d", "b", "t", "i", "x", "c"]
+    projection = Projection.of_schema(features, "seg", df.schema)
+    assert dict(projection.feature_types) == {**{f: "numeric" for f in features[:-1]}, "c": "categorical"}
+
+    window = Window(d0, d0, d0 + dt.timedelta(days=1), d0 + dt.timedelta(days=1))
+    trained = project(df, ["id"], [Plan("m", "y", projection, window, window.days)])
+    trained = trained.select("row_key", "segment", *[map_value(n, projection.feature_types[n]).alias(n)
+                                                     for n in features]).toPandas()
+    trained.index = [json.loads(k)["id"] for k in trained.row_key]
+    served = projected(df, projection).toPandas()
+    served.index = served["id"].to_list()
+    served_values = feature_frame(served, projection)
+    assert sorted(trained.index) == sorted(served.index) == [1, 2, 3, 4]
+    assert trained.segment.to_dict() == served._segment.to_dict() == {
+        1: "north", 2: NULL_SEGMENT, 3: "south", 4: NULL_SEGMENT}
+
+    categories = categories_of(trained, features, projection.feature_types)
+    for kind in ("xgboost", "sklearn"):
+        a = design_matrix(trained.loc[[1, 2, 3, 4], features], features, projection.feature_types, kind, categories)
+        b = design_matrix(served_values.loc[[1, 2, 3, 4]], features, projection.feature_types, kind, categories)
+        pd.testing.assert_frame_equal(a, b)
+    X = design_matrix(served_values.loc[[1, 2, 3, 4]], features, projection.feature_types, "sklearn")
+    assert X.loc[1, "d"] == (dt.date(2026, 1, 2) - dt.date(1970, 1, 1)).days and X.loc[3, "d"] == -1.0
+    assert (X.loc[1, "b"], X.loc[2, "b"], np.isnan(X.loc[3, "b"])) == (1.0, 0.0, True)
+    assert X.loc[2, ["d", "t", "i", "x"]].isna().all() and X.loc[2, "c"] == "__missing__"
+    assert X.loc[1, "t"] == spark.sql("select cast(timestamp'2026-03-01 12:30:00' as double)").first()[0]
