@@ -192,3 +192,33 @@ def test_champions_and_status_fields(spark, trained):
         assert (c.train_start, c.eval_end) == ((day(4), day(13)) if c.model_id == "reg" else (day(3), day(12)))
     with pytest.raises(Exception, match="no row for model 'reg'"):
         registry.lineage(spark, cfg, "reg", "west", "v1")
+
+
+def test_a_copied_lakehouse_uses_its_own_artifacts(spark, trained, tmp_path):
+    import shutil
+
+    cfg, _ = trained
+    original = Path(cfg.lakehouse)
+    copy = tmp_path / "restored"
+    shutil.copytree(original, copy)
+    moved = tmp_path / "original-gone"
+    original.rename(moved)  # the original is gone while the copy is used
+    try:
+        restored = cfg.model_copy(update={"project": cfg.project.model_copy(update={"lakehouse": str(copy)})})
+        cat = Catalog.of(restored)
+        champions = registry.champions(spark, restored)
+        assert len(champions) == 3
+        for c in champions:
+            assert not c.artifact_uri.startswith("/") and registry.artifact(cat, c).startswith(str(copy))
+            model, meta = registry.load_model(cat, c)  # sha256 verified against the copy's registry row
+            assert meta.sha256 == c.sha256 and hasattr(model, "predict")
+            found = registry.lineage(spark, restored, c.model_id, c.segment, c.version)
+            assert len(_rows(training_sets.training_rows(spark, cat, found.metadata))) == c.n_train + c.n_eval
+        # a tampered model file in the copy is caught (the copy's own file is what is read)
+        champ = champions[0]
+        model_file = Path(registry.artifact(cat, champ)) / registry.load_model(cat, champ)[1].file
+        model_file.write_bytes(model_file.read_bytes() + b"x")
+        with pytest.raises(ArtifactError, match=f"artifact file {model_file}: sha256 mismatch"):
+            registry.load_model(cat, champ)
+    finally:
+        moved.rename(original)

@@ -301,3 +301,36 @@ def test_metrics_match_scikit_learn():
     assert score("mae", t, q) == pytest.approx(skm.mean_absolute_error(t, q))
     assert score("r2", t, q) == pytest.approx(skm.r2_score(t, q))
     assert math.isnan(score("auc", np.ones(5), np.linspace(0, 1, 5)))
+
+
+def test_pair_timeout_is_checked_between_fits(tmp_path):
+    import datetime as dt
+
+    import pandas as pd
+
+    from engine.config import ModelConfig
+    from engine.records import Lineage, Window
+    from engine.training.estimators import get_estimator
+    from engine.training.fit import ModelPlan, fit_pair
+
+    m = ModelConfig(model_id="m", feature_set="s", features=["x"], label="y", task="regression",
+                    estimator="sklearn.Ridge", grid={"alpha": [0.1, 1.0, 10.0]}, train_window_days=4,
+                    eval_window_days=1, metric="mae", min_rows=5)
+    window = Window(day(0), day(2), day(3), day(3))
+    lineage = Lineage("r", "training_sets", 0, "s", "features/s", 0, None, window)
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"split": ["train"] * 30 + ["eval"] * 10, "x": rng.uniform(size=40)})
+    pdf["label"] = 2 * pdf.x
+
+    def plan(timeout):
+        return ModelPlan(m, get_estimator(m.estimator), {"x": "numeric"}, "v1", "r", day(4),
+                         Catalog(str(tmp_path / "lakehouse")), lineage, timeout_seconds=timeout)
+
+    late = fit_pair(pdf, "all", plan(0.0), None)
+    assert (late.status, late.reason) == ("failed", "exceeded the per-pair training timeout of 0 s after 0 of 3 grid points")
+    assert late.artifact_uri is None
+    ok = fit_pair(pdf, "all", plan(600.0), None)
+    assert ok.status == "challenger" and ok.artifact_uri == "artifacts/m/all/v1"
+    assert (tmp_path / "lakehouse" / "artifacts" / "m" / "all" / "v1" / "metadata.json").exists()
+    short = fit_pair(pdf[pdf.split == "eval"], "all", plan(600.0), None)  # cold start: no train rows yet
+    assert short.status == "waiting" and short.reason.startswith("waiting for history: 0 training rows in")

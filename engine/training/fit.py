@@ -55,6 +55,7 @@ class ModelPlan:
     logical_date: dt.date
     catalog: Catalog
     lineage: Lineage  # training_sets / feature table versions, window, excluded days
+    timeout_seconds: float | None = None  # the pair's fits; checked between fits (a fit is not interrupted)
 
     def artifact_name(self, segment: str) -> str:
         """The artifact folder relative to the lakehouse root (what the registry records)."""
@@ -212,7 +213,10 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
     # Grid search: every point is fit on the train split and scored on the latest eval window.
     best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
     errors: list[str] = []
-    for params in grid_points(model):
+    points = grid_points(model)
+    deadline = None if plan.timeout_seconds is None else time.perf_counter() + plan.timeout_seconds
+    for i, params in enumerate(points):
+        _check_deadline(deadline, plan, f"after {i} of {len(points)} grid points")
         try:
             est = make_estimator(spec, params, plan.feature_types, model.features).fit(X_train, y_train)
             pred = predict_scores(est, model.task, X_eval)
@@ -235,6 +239,7 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
 
     final = selected
     if model.refit:
+        _check_deadline(deadline, plan, "before the refit")
         final = make_estimator(spec, params, plan.feature_types, model.features).fit(X, y)
     out.train_metrics = M.score_all(model.task, y_train, predict_scores(final, model.task, X_train))
     out.train_value = out.train_metrics[model.metric]
@@ -293,6 +298,11 @@ def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.
 
 
 EPOCH = dt.date(1970, 1, 1)
+
+
+def _check_deadline(deadline: float | None, plan: ModelPlan, where: str) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise PairFailure(f"exceeded the per-pair training timeout of {plan.timeout_seconds:g} s {where}")
 
 
 def _short(params: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from engine.observability import ModelOutcome
 from engine.projection import ALL_SEGMENT, map_value
 from engine.records import ModelStatus
 from engine.training import gate as G
-from engine.training.estimators import get_estimator
+from engine.training.estimators import get_estimator, limits_of
 from engine.training.fit import ChampionRef, ModelPlan, PairResult, fit_pair
 from engine.training_sets import TrainingSetsResult, read_training_set
 
@@ -50,11 +50,13 @@ def make_plans(cfg: Config, models: list[ModelConfig], logical_date: dt.date, ru
                validation_run_id: str | None) -> dict[str, ModelPlan]:
     version = model_version(logical_date)
     cat = Catalog.of(cfg)
+    timeout = limits_of(cfg).pair_timeout_seconds
     return {
         m.model_id: ModelPlan(
             model=m, estimator=get_estimator(m.estimator),
             feature_types=dict(sets.models[m.model_id].projection.feature_types), version=version, run_id=run_id,
             logical_date=logical_date, catalog=cat, lineage=sets.lineage(cfg, m.model_id, validation_run_id),
+            timeout_seconds=timeout,
         )
         for m in models if m.model_id in sets.models
     }
