@@ -18,7 +18,9 @@ A model is skipped (not built, `result.skipped[model_id]` says why) when more th
 `max_quarantined_share` of the train_window_days days of its window are excluded, when
 its feature table does not exist, or when the table lacks one of its columns.
 
-Rows of `training_sets` (Delta, partitioned by model_id; one schema for every model):
+Rows of `training_sets` (Delta, partitioned by model_id; one schema for every model; the
+segment and feature values come from the one projection in engine/projection.py, which
+`predict` and the notebooks use too):
 
     run_id, segment, split (train | eval), ds, row_key (the entity as JSON), label (double),
     features   map<string, double>   numeric features (ints, booleans, timestamps as
@@ -46,11 +48,8 @@ from pyspark.sql import types as T
 from engine import catalog, tables
 from engine.catalog import Catalog
 from engine.config import Config, ModelConfig
-from engine.projection import ALL_SEGMENT, CATEGORICAL, NULL_SEGMENT, NUMERIC, Projection, ProjectionError
+from engine.projection import Projection, ProjectionError
 from engine.records import ArtifactMetadata, Lineage, Window
-
-__all__ = ["ALL_SEGMENT", "CATEGORICAL", "NULL_SEGMENT", "NUMERIC", "Window", "build_training_sets",
-           "feature_rows", "fitted_rows", "model_window", "project", "read_training_set", "training_rows"]
 
 ROW_COLUMNS = ["run_id", "segment", "split", "ds", "row_key", "label", "features", "categories", "model_id"]
 

@@ -304,8 +304,6 @@ def test_metrics_match_scikit_learn():
 
 
 def test_pair_timeout_is_checked_between_fits(tmp_path):
-    import datetime as dt
-
     import pandas as pd
 
     from engine.config import ModelConfig
