@@ -94,14 +94,14 @@ def test_a_failing_pair_fails_alone_with_its_reason(spark, tmp_path):
     _, out = run(spark, cfg, day(13), "iso")
     status = {k: o.status for k, o in out.items()}
     assert status == {
-        ("clf", "north"): "champion", ("clf", "south"): "failed", ("clf", "east"): "waiting",
+        ("clf", "north"): "champion", ("clf", "south"): "failed", ("clf", "east"): "failed",
         ("clf", "west"): "champion",
-        ("reg", "north"): "champion", ("reg", "south"): "champion", ("reg", "east"): "waiting",
+        ("reg", "north"): "champion", ("reg", "south"): "champion", ("reg", "east"): "failed",
         ("reg", "west"): "failed",
     }
     assert out[("clf", "south")].reason == "one label class in the train split (all 0)"
-    assert out[("clf", "east")].reason.startswith(
-        "waiting for history: 14 training rows in 2026-03-03..2026-03-09 < min_rows 30")
+    # a full window that is too thin fails; a window that the data has not filled yet waits
+    assert out[("clf", "east")].reason == "14 training rows in 2026-03-03..2026-03-09 < min_rows 30"
     assert out[("reg", "west")].reason == "feature 'noise' has 12 infinite value(s)"
     rows = by_key(registry.entries(spark, cfg))
     failed = rows[("reg", "west", model_version(day(13)))]
@@ -272,6 +272,16 @@ def test_registered_estimator_trains_on_executors(spark, tmp_path):
         ESTIMATORS.pop("custom.Lasso")
     with pytest.raises(Exception, match="unknown estimator 'custom.Lasso'"):
         load_config(cfg.root)
+
+
+def test_cold_start_pairs_wait_instead_of_failing(spark, tmp_path):
+    cfg = make_project(tmp_path, [model_yaml("m", features=["x"], min_rows=30)])
+    write_features(spark, cfg, shop_rows([day(i) for i in range(7, 14)], per_region=3, regions=("north",)))
+    _, out = run(spark, cfg, day(13), "cold")  # window 2026-03-04..2026-03-13; data from 2026-03-08
+    o = out[("m", "all")]
+    assert o.status == "waiting" and o.reason == "waiting for history: 9 training rows in 2026-03-04..2026-03-10 < min_rows 30"
+    [row] = registry.entries(spark, cfg)
+    assert row.status is ModelStatus.WAITING and row.artifact_uri is None and row.reason == o.reason
 
 
 def test_skipped_models_are_reported(spark, tmp_path):

@@ -138,11 +138,18 @@ def _check(pdf: pd.DataFrame, plan: ModelPlan, X: pd.DataFrame, y: np.ndarray, i
     model = plan.model
     n_train, n_eval = int(is_train.sum()), int((~is_train).sum())
     window = plan.lineage.window
-    if n_train < model.min_rows:
-        raise PairWaiting(f"waiting for history: {n_train} training rows in {window.train_start}..{window.train_end} "
-                          f"< min_rows {model.min_rows}")
-    if n_eval == 0:
-        raise PairWaiting(f"waiting for history: no rows in the eval window {window.eval_start}..{window.eval_end}")
+    if n_train < model.min_rows or n_eval == 0:
+        # Cold start (the pair's rows begin inside its window, or there are none yet): more
+        # nights will bring the history, so the pair waits. A full window that is still too
+        # thin is a failure.
+        first = int(pdf["day"].min()) if "day" in pdf.columns and len(pdf) else None
+        cold = first is None or n_train == 0 or first > (window.train_start - EPOCH).days
+        fault = PairWaiting if cold else PairFailure
+        prefix = "waiting for history: " if cold else ""
+        if n_train < model.min_rows:
+            raise fault(f"{prefix}{n_train} training rows in {window.train_start}..{window.train_end} "
+                        f"< min_rows {model.min_rows}")
+        raise fault(f"{prefix}no rows in the eval window {window.eval_start}..{window.eval_end}")
     bad = int((~np.isfinite(y)).sum())
     if bad:
         raise PairFailure(f"label {model.label!r} has {bad} non-finite value(s)")
