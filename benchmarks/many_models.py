@@ -63,6 +63,7 @@ def write_features(spark, cfg, segments: int, rows: int, days: int) -> None:
     from pyspark.sql import functions as F
 
     from engine import tables
+    from engine.catalog import Catalog
 
     per_day = segments * rows // days
     df = spark.range(segments * rows).select(
@@ -73,7 +74,7 @@ def write_features(spark, cfg, segments: int, rows: int, days: int) -> None:
     )
     signal = F.col("f0") + 0.5 * F.col("f3") - 0.7 * F.col("f5") + 0.3 * F.col("f7") + F.rand(seed=99)
     df = df.withColumn("y", (signal > 1.05).cast("int"))
-    tables.write(spark, df, cfg.table("features/bench"), partition_by=["ds"])
+    tables.write(spark, df, Catalog.of(cfg).features("bench"), partition_by=["ds"])
 
 
 def _calibration_fits(_) -> float:
@@ -81,7 +82,9 @@ def _calibration_fits(_) -> float:
     import numpy as np
     import pandas as pd
 
+    from engine.catalog import Catalog
     from engine.config import ModelConfig
+    from engine.records import Lineage, Window
     from engine.training.estimators import get_estimator
     from engine.training.fit import ModelPlan, fit_pair
 
@@ -89,8 +92,10 @@ def _calibration_fits(_) -> float:
                     task="classification", estimator="xgboost.XGBClassifier",
                     params={"n_estimators": 50, "max_depth": 4}, train_window_days=10, eval_window_days=2,
                     metric="auc", refit=False)
+    window = Window(START, START + dt.timedelta(days=7), START + dt.timedelta(days=8), START + dt.timedelta(days=9))
+    root = tempfile.mkdtemp(prefix="retrain-cal-")
     plan = ModelPlan(m, get_estimator(m.estimator), {f"f{i}": "numeric" for i in range(4)}, "v0", "cal",
-                     START, tempfile.mkdtemp(prefix="retrain-cal-"), {})
+                     START, Catalog(root), Lineage("cal", "training_sets", 0, "b", "features/b", 0, None, window))
     rng = np.random.default_rng(0)
     pdf = pd.DataFrame({f"f{i}": rng.random(5000) for i in range(4)})
     pdf["label"] = (pdf.f0 + rng.random(5000) > 1).astype(float)
@@ -99,7 +104,7 @@ def _calibration_fits(_) -> float:
     t = time.perf_counter()
     for _ in range(20):
         fit_pair(pdf, "s", plan, None)
-    shutil.rmtree(plan.artifact_root, ignore_errors=True)
+    shutil.rmtree(root, ignore_errors=True)
     return 1000 * (time.perf_counter() - t) / 20
 
 
@@ -125,10 +130,13 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the temporary lakehouse")
     args = ap.parse_args()
 
+    from dataclasses import replace
+
+    from engine.catalog import Catalog
     from engine.config import load_config
     from engine.spark import get_spark
     from engine.training import train_models
-    from engine.training.fit import ModelPlan, fit_pair
+    from engine.training.fit import fit_pair
     from engine.training.train import make_plans, run_job
     from engine.training_sets import build_training_sets, read_training_set
 
@@ -165,8 +173,7 @@ def main() -> None:
 
         # The same fits in one process: identical pandas input, identical per-pair function.
         plans = make_plans(cfg, models, logical, "bench", sets, None)
-        loop_plans = {k: ModelPlan(**{**p.__dict__, "artifact_root": cfg.table("artifacts_loop")})
-                      for k, p in plans.items()}
+        loop_plans = {k: replace(p, catalog=Catalog(str(root / "lakehouse_loop"))) for k, p in plans.items()}
         frames = []
         import pandas as pd
 
@@ -188,14 +195,14 @@ def main() -> None:
             t = time.perf_counter()
             for frame, segment, plan in frames:
                 result = fit_pair(frame, segment, plan, None, threads=1)
-                assert result.status == "trained", result.reason
+                assert result.trained, result.reason
             loop_times.append(time.perf_counter() - t)
         t_engine, t_loop = min(engine_times), min(loop_times)
 
         cal_alone, cal_each, speedup = available_speedup(spark, cores)
 
         # Breakdown: the Spark job alone (no registry), and the fit time measured inside it.
-        job_plans = {k: ModelPlan(**{**p.__dict__, "artifact_root": cfg.table("artifacts_job")}) for k, p in plans.items()}
+        job_plans = {k: replace(p, catalog=Catalog(str(root / "lakehouse_job"))) for k, p in plans.items()}
         t = time.perf_counter()
         results = run_job(spark, cfg, job_plans, sets, {})
         t_job = time.perf_counter() - t

@@ -251,6 +251,11 @@ REPORTS = "reports"
 LOCK_FILE = "_lock.json"
 
 
+def artifact_name(model_id: str, segment: str, version: str) -> str:
+    """An artifact folder relative to the lakehouse root (what registry rows record)."""
+    return posixpath.join(ARTIFACTS, model_id, segment_folder(segment), version)
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Paths of one lakehouse. `root` is a resolved local path or a URI."""
@@ -317,7 +322,14 @@ class Catalog:
         return join(self.root, ARTIFACTS)
 
     def artifact(self, model_id: str, segment: str, version: str) -> str:
-        return join(self.artifacts, model_id, segment_folder(segment), version)
+        return join(self.root, artifact_name(model_id, segment, version))
+
+    def under(self, relative: str) -> str:
+        """A path recorded relative to the root (registry rows, lineage) as a URI of THIS
+        lakehouse; an absolute path or URI (rows written before paths were relative) as given."""
+        if "://" in relative or relative.startswith("dbfs:") or relative.startswith("/"):
+            return relative
+        return join(self.root, relative)
 
     def validation_doc(self, feature_set: str, ds: dt.date, run_id: str) -> str:
         return join(self.root, VALIDATION_DOCS, feature_set, f"ds={ds.isoformat()}", f"{run_id}.json")

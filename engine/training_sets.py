@@ -18,7 +18,9 @@ A model is skipped (not built, `result.skipped[model_id]` says why) when more th
 `max_quarantined_share` of the train_window_days days of its window are excluded, when
 its feature table does not exist, or when the table lacks one of its columns.
 
-Rows of `training_sets` (Delta, partitioned by model_id; one schema for every model):
+Rows of `training_sets` (Delta, partitioned by model_id; one schema for every model; the
+segment and feature values come from the one projection in engine/projection.py, which
+`predict` and the notebooks use too):
 
     run_id, segment, split (train | eval), ds, row_key (the entity as JSON), label (double),
     features   map<string, double>   numeric features (ints, booleans, timestamps as
@@ -39,46 +41,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from engine import tables
+from engine import catalog, tables
+from engine.catalog import Catalog
 from engine.config import Config, ModelConfig
-
-TABLE = "training_sets"
-NULL_SEGMENT = "__null__"  # the segment of rows whose segment_by value is null
-ALL_SEGMENT = "all"  # the segment of an unsegmented model
-
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
+from engine.projection import Projection, ProjectionError
+from engine.records import ArtifactMetadata, Lineage, Window
 
 ROW_COLUMNS = ["run_id", "segment", "split", "ds", "row_key", "label", "features", "categories", "model_id"]
 
 
 # --------------------------------------------------------------------------- windows
-
-
-@dataclass(frozen=True)
-class Window:
-    """A model's training window for one logical date (inclusive dates)."""
-
-    train_start: dt.date
-    train_end: dt.date
-    eval_start: dt.date
-    eval_end: dt.date  # = the label cutoff: logical date - label delay_days
-
-    @property
-    def days(self) -> list[dt.date]:
-        n = (self.eval_end - self.train_start).days + 1
-        return [self.train_start + dt.timedelta(days=i) for i in range(n)]
-
-    def split(self, day: dt.date) -> str | None:
-        if self.train_start <= day <= self.train_end:
-            return "train"
-        if self.eval_start <= day <= self.eval_end:
-            return "eval"
-        return None
 
 
 def model_window(model: ModelConfig, label_delay_days: int, logical_date: dt.date) -> Window:
@@ -111,7 +87,7 @@ class ModelSet:
     window: Window
     used_days: list[dt.date]  # window days that were read (not excluded)
     excluded_days: list[dt.date]  # window days left out because they were quarantined
-    feature_types: dict[str, str]  # feature -> numeric | categorical
+    projection: Projection  # features (with their kinds) and segment_by
     rows: int = 0
     segments: dict[str, dict[str, int]] = field(default_factory=dict)  # segment -> split -> rows
 
@@ -140,67 +116,58 @@ class TrainingSetsResult:
         """(model_id, segment) -> rows (train + eval)."""
         return {(m, seg): sum(splits.values()) for m, s in self.models.items() for seg, splits in s.segments.items()}
 
+    def lineage(self, cfg: Config, model_id: str, validation_run_id: str | None) -> Lineage:
+        """Where `model_id`'s rows came from (table paths relative to the lakehouse root)."""
+        ms = self.models[model_id]
+        return Lineage(
+            run_id=self.run_id, training_sets=catalog.TRAINING_SETS.name, training_sets_version=int(self.version),
+            feature_set=ms.feature_set, feature_table=catalog.features(ms.feature_set).name,
+            feature_version=self.feature_versions[ms.feature_set], validation_run_id=validation_run_id,
+            window=ms.window, excluded_days=tuple(ms.excluded_days),
+            entity=tuple(cfg.feature_sets[ms.feature_set].entity),
+        )
+
 
 # --------------------------------------------------------------------------- row projection
 
 
-def feature_kind(data_type: T.DataType) -> str | None:
-    if isinstance(data_type, T.StringType):
-        return CATEGORICAL
-    if isinstance(data_type, (T.NumericType, T.BooleanType, T.TimestampType, T.TimestampNTZType, T.DateType)):
-        return NUMERIC
-    return None
+@dataclass(frozen=True)
+class Plan:
+    """What one model takes from a feature table."""
+
+    model_id: str
+    label: str
+    projection: Projection
+    window: Window
+    used: list[dt.date]  # the window's days that are read (not excluded)
 
 
-def _numeric(col: Column, data_type: T.DataType) -> Column:
-    if isinstance(data_type, T.DateType):
-        return F.unix_date(col).cast("double")
-    return col.cast("double")
-
-
-def _map(items: list[tuple[str, Column]], value_type: str) -> Column:
-    if not items:
-        return F.create_map().cast(f"map<string,{value_type}>")
-    args: list[Column] = []
-    for name, col in items:
-        args += [F.lit(name), col]
-    return F.create_map(*args).cast(f"map<string,{value_type}>")
-
-
-def segment_column(model: ModelConfig) -> Column:
-    if model.segment_by is None:
-        return F.lit(ALL_SEGMENT)
-    return F.coalesce(F.col(model.segment_by).cast("string"), F.lit(NULL_SEGMENT))
-
-
-def _model_struct(model: ModelConfig, schema: T.StructType, window: Window) -> Column:
-    types = {f.name: f.dataType for f in schema.fields}
-    numeric = [(n, _numeric(F.col(n), types[n])) for n in model.features if feature_kind(types[n]) == NUMERIC]
-    categorical = [(n, F.col(n).cast("string")) for n in model.features if feature_kind(types[n]) == CATEGORICAL]
+def _model_struct(plan: Plan, schema: T.StructType):
+    features, categories = plan.projection.maps(schema)
     return F.struct(
-        F.lit(model.model_id).alias("model_id"),
-        segment_column(model).alias("segment"),
-        F.when(F.col("ds") >= F.lit(window.eval_start), F.lit("eval")).otherwise(F.lit("train")).alias("split"),
-        F.col(model.label).cast("double").alias("label"),
-        _map(numeric, "double").alias("features"),
-        _map(categorical, "string").alias("categories"),
+        F.lit(plan.model_id).alias("model_id"),
+        plan.projection.segment().alias("segment"),
+        F.when(F.col("ds") >= F.lit(plan.window.eval_start), F.lit("eval")).otherwise(F.lit("train")).alias("split"),
+        F.col(plan.label).cast("double").alias("label"),
+        features.alias("features"),
+        categories.alias("categories"),
     )
 
 
-def _row_key(entity: list[str]) -> Column:
+def _row_key(entity: list[str]):
     return F.to_json(F.struct(*[F.col(c) for c in entity]))
 
 
-def project(df: DataFrame, entity: list[str], plans: list[tuple[ModelConfig, Window, list[dt.date]]]) -> DataFrame:
+def project(df: DataFrame, entity: list[str], plans: list[Plan]) -> DataFrame:
     """The training rows of several models of one feature set from ONE scan of `df`.
 
     Each feature row becomes one row per model whose used days contain its ds (and whose
     label is not null). Columns: ROW_COLUMNS without run_id.
     """
     candidates = []
-    for model, window, used in plans:
-        cond = F.col("ds").isin(list(used)) & F.col(model.label).isNotNull()
-        candidates.append(F.when(cond, _model_struct(model, df.schema, window)))
+    for plan in plans:
+        cond = F.col("ds").isin(list(plan.used)) & F.col(plan.label).isNotNull()
+        candidates.append(F.when(cond, _model_struct(plan, df.schema)))
     rows = df.select(
         F.col("ds"), _row_key(entity).alias("row_key"),
         F.explode(F.filter(F.array(*candidates), lambda x: x.isNotNull())).alias("_r"),
@@ -218,21 +185,16 @@ def _spark_schema(arrow_schema) -> T.StructType:
     return from_arrow_schema(arrow_schema)
 
 
-def _check_columns(model: ModelConfig, schema: T.StructType, table: str, version: int) -> tuple[dict[str, str], str | None]:
-    types = {f.name: f.dataType for f in schema.fields}
-    needed = list(model.features) + [model.label] + ([model.segment_by] if model.segment_by else [])
-    missing = [c for c in needed if c not in types]
-    if missing:
-        return {}, f"feature table {table} (version {version}) has no column(s) {missing}"
-    kinds: dict[str, str] = {}
-    for name in model.features:
-        kind = feature_kind(types[name])
-        if kind is None:
-            return {}, f"feature {name!r} has type {types[name].simpleString()}, which the engine cannot train on"
-        kinds[name] = kind
-    if not isinstance(types[model.label], (T.NumericType, T.BooleanType)):
-        return {}, f"label {model.label!r} has type {types[model.label].simpleString()}; expected a number"
-    return kinds, None
+def _projection(model: ModelConfig, schema: T.StructType, table: str, version: int) -> Projection:
+    """The model's projection on the feature table; ProjectionError says why it cannot train."""
+    projection = Projection.of_schema(model.features, model.segment_by, schema,
+                                      where=f"feature table {table} (version {version})")
+    label = {f.name: f.dataType for f in schema.fields}.get(model.label)
+    if label is None:
+        raise ProjectionError(f"feature table {table} (version {version}) has no column(s) {[model.label]}")
+    if not isinstance(label, (T.NumericType, T.BooleanType)):
+        raise ProjectionError(f"label {model.label!r} has type {label.simpleString()}; expected a number")
+    return projection
 
 
 # --------------------------------------------------------------------------- build
@@ -245,7 +207,8 @@ def build_training_sets(spark, cfg: Config, models: list[ModelConfig], logical_d
     `excluded` maps a feature set name to its quarantined ds. See the module docstring for
     the windows, the skip rule and the table layout.
     """
-    path = cfg.table(TABLE)
+    cat = Catalog.of(cfg)
+    path = cat.training_sets
     result = TrainingSetsResult(run_id=run_id, logical_date=logical_date, path=path, version=None,
                                 feature_versions={}, feature_tables={})
     by_set: dict[str, list[ModelConfig]] = {}
@@ -255,7 +218,7 @@ def build_training_sets(spark, cfg: Config, models: list[ModelConfig], logical_d
     frames: list[DataFrame] = []
     for set_name, set_models in sorted(by_set.items()):
         fs = cfg.feature_sets[set_name]
-        table = cfg.table(f"features/{set_name}")
+        table = cat.features(set_name)
         result.feature_tables[set_name] = table
         version = tables.version(table, spark)
         if version is None:
@@ -267,11 +230,12 @@ def build_training_sets(spark, cfg: Config, models: list[ModelConfig], logical_d
         # comes from the Delta log (no Spark job).
         schema = _spark_schema(tables.arrow_schema(table, version))
         quarantined = set(excluded.get(set_name, set()))
-        plans: list[tuple[ModelConfig, Window, list[dt.date]]] = []
+        plans: list[Plan] = []
         for model in set_models:
-            kinds, problem = _check_columns(model, schema, table, version)
-            if problem:
-                result.skipped[model.model_id] = problem
+            try:
+                projection = _projection(model, schema, table, version)
+            except ProjectionError as e:
+                result.skipped[model.model_id] = str(e)
                 continue
             window = model_window(model, label_delay(cfg, model), logical_date)
             days = window.days
@@ -285,11 +249,11 @@ def build_training_sets(spark, cfg: Config, models: list[ModelConfig], logical_d
                 )
                 continue
             used = [d for d in days if d not in quarantined]
-            plans.append((model, window, used))
-            result.models[model.model_id] = ModelSet(model.model_id, set_name, window, used, lost, kinds)
+            plans.append(Plan(model.model_id, model.label, projection, window, used))
+            result.models[model.model_id] = ModelSet(model.model_id, set_name, window, used, lost, projection)
         if not plans:
             continue
-        wanted = sorted({d for _, _, used in plans for d in used})
+        wanted = sorted({d for plan in plans for d in plan.used})
         source = tables.read(spark, table, version=version, partitions=wanted)
         frames.append(project(source, list(fs.entity), plans))
 
@@ -316,4 +280,33 @@ def _count(spark, result: TrainingSetsResult) -> None:
 
 def read_training_set(spark, cfg: Config, model_ids: Iterable[str], version: int) -> DataFrame:
     """The rows of some models in one version of training_sets."""
-    return tables.read(spark, cfg.table(TABLE), version=version, partitions=sorted(model_ids), column="model_id")
+    return tables.read(spark, Catalog.of(cfg).training_sets, version=version, partitions=sorted(model_ids),
+                       column="model_id")
+
+
+# --------------------------------------------------------------------------- lineage
+
+
+def training_rows(spark, cat: Catalog, meta: ArtifactMetadata, split: str | None = None) -> DataFrame:
+    """A model's rows in the training_sets version its lineage records (split: train | eval | None)."""
+    lin = meta.lineage
+    df = tables.read(spark, cat.under(lin.training_sets), version=lin.training_sets_version,
+                     partitions=[meta.model_id], column="model_id")
+    df = df.where((F.col("segment") == meta.segment) & (F.col("run_id") == lin.run_id))
+    return df.where(F.col("split") == split) if split else df
+
+
+def fitted_rows(spark, cat: Catalog, meta: ArtifactMetadata) -> DataFrame:
+    """The rows the artifact was fit on: train + eval when refit, else train."""
+    return training_rows(spark, cat, meta, None if meta.refit else "train")
+
+
+def feature_rows(spark, cat: Catalog, meta: ArtifactMetadata) -> DataFrame:
+    """The same rows, re-derived from the recorded feature table version with the same window,
+    exclusions and projection (columns as in training_sets, without run_id)."""
+    lin = meta.lineage
+    used = lin.used_days
+    projection = Projection(meta.features, meta.feature_types, meta.segment_by)
+    source = tables.read(spark, cat.under(lin.feature_table), version=lin.feature_version, partitions=used)
+    rows = project(source, list(lin.entity), [Plan(meta.model_id, meta.label, projection, lin.window, used)])
+    return rows.where(F.col("segment") == meta.segment)

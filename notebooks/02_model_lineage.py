@@ -36,9 +36,12 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 
-from engine import registry, tables
+from engine import registry, tables, training_sets
+from engine.catalog import Catalog
 from engine.config import HIGHER_IS_BETTER, load_config
-from engine.training.fit import design_matrix, predict_scores
+from engine.projection import design_matrix, frame_from_maps
+from engine.records import ModelStatus
+from engine.training.fit import predict_scores
 from engine.training.metrics import score
 
 cfg = load_config(dbutils.widgets.get("conf"))
@@ -50,6 +53,7 @@ try:
 except ValueError:
     raise ValueError(f"widget challengers: expected a whole number, got {dbutils.widgets.get('challengers')!r}") from None
 
+cat = Catalog.of(cfg)
 print(f"project {cfg.project.name}, lakehouse {cfg.lakehouse}")
 
 # COMMAND ----------
@@ -60,13 +64,13 @@ print(f"project {cfg.project.name}, lakehouse {cfg.lakehouse}")
 # COMMAND ----------
 
 entries = []
-if not tables.exists(registry.path(cfg), spark):
-    print(f"registry: no table at {registry.path(cfg)} yet (no model has been trained; run the pipeline first)")
+if not tables.exists(cat.registry, spark):
+    print(f"registry: no table at {cat.registry} yet (no model has been trained; run the pipeline first)")
 else:
     entries = registry.entries(spark, cfg)
     known = sorted({e.model_id for e in entries})
     if not MODEL:
-        with_champion = sorted({e.model_id for e in entries if e.status == "champion"})
+        with_champion = sorted({e.model_id for e in entries if e.status == ModelStatus.CHAMPION})
         MODEL = (with_champion or known or [""])[0]
     if MODEL not in known:
         print(f"registry: no rows for model {MODEL!r}; models in the registry: {', '.join(known) or 'none'}")
@@ -77,14 +81,14 @@ else:
 model_entries = entries
 if model_entries:
     overview = pd.DataFrame([{
-        "model_id": e.model_id, "segment": e.segment, "version": e.version, "status": e.status,
+        "model_id": e.model_id, "segment": e.segment, "version": e.version, "status": e.status.value,
         "logical_date": e.logical_date, "metric": e.metric, "metric_value": e.metric_value,
         "champion_version": e.champion_version, "champion_value": e.champion_value,
         "n_train": e.n_train, "n_eval": e.n_eval, "training_sets_version": e.training_sets_version,
         "feature_version": e.feature_version, "reason": e.reason,
     } for e in sorted(model_entries, key=lambda e: (e.segment, e.version), reverse=False)])
     print(f"{MODEL}: {len(model_entries)} registry rows, "
-          f"{sum(1 for e in model_entries if e.status == 'champion')} champions")
+          f"{sum(1 for e in model_entries if e.status == ModelStatus.CHAMPION)} champions")
     display(overview)
 
 # COMMAND ----------
@@ -96,7 +100,7 @@ if model_entries:
 
 target = None
 if model_entries:
-    champions = sorted((e for e in model_entries if e.status == "champion"), key=lambda e: e.segment)
+    champions = sorted((e for e in model_entries if e.status == ModelStatus.CHAMPION), key=lambda e: e.segment)
     segment = SEGMENT or (champions[0].segment if champions else model_entries[0].segment)
     pair = [e for e in model_entries if e.segment == segment]
     if not pair:
@@ -107,28 +111,29 @@ if model_entries:
             print(f"{MODEL}/{segment}: no version {VERSION!r}; versions: {', '.join(e.version for e in pair)}")
     else:
         with_artifact = [e for e in pair if e.artifact_uri]
-        target = next((e for e in pair if e.status == "champion"), None) or (
+        target = next((e for e in pair if e.status == ModelStatus.CHAMPION), None) or (
             max(with_artifact, key=lambda e: e.version) if with_artifact else None)
         if target is None:
             print(f"{MODEL}/{segment}: no version has an artifact (every one failed)")
     if target is not None and not target.artifact_uri:
-        print(f"{MODEL}/{segment} {target.version} is {target.status} and has no artifact: {target.reason}")
+        print(f"{MODEL}/{segment} {target.version} is {target.status.value} and has no artifact: {target.reason}")
         target = None
 
-lin = None
+lin = meta = None
 if target is not None:
-    lin = registry.lineage(spark, cfg, target.model_id, target.segment, target.version)
+    meta = registry.lineage(spark, cfg, target.model_id, target.segment, target.version).metadata
+    lin = meta.lineage
     display(pd.DataFrame([{
-        "model_id": lin.model_id, "segment": lin.segment, "version": lin.version, "status": target.status,
+        "model_id": meta.model_id, "segment": meta.segment, "version": meta.version, "status": target.status.value,
         "run_id": lin.run_id,
-        "training_sets": f"{lin.training_sets_path}@v{lin.training_sets_version}",
-        "feature_table": f"{lin.feature_table}@v{lin.feature_version}",
+        "training_sets": f"{cat.under(lin.training_sets)}@v{lin.training_sets_version}",
+        "feature_table": f"{cat.under(lin.feature_table)}@v{lin.feature_version}",
         "validation_run_id": lin.validation_run_id,
-        "train_window": f"{lin.train_start} .. {lin.train_end}",
-        "eval_window": f"{lin.eval_start} .. {lin.eval_end}",
+        "train_window": f"{lin.window.train_start} .. {lin.window.train_end}",
+        "eval_window": f"{lin.window.eval_start} .. {lin.window.eval_end}",
         "excluded_days": ", ".join(d.isoformat() for d in lin.excluded_days),
-        "refit": lin.refit,
-        "artifact_uri": target.artifact_uri, "sha256": target.sha256,
+        "refit": meta.refit,
+        "artifact_uri": registry.artifact(cat, target), "sha256": target.sha256,
     }]))
 
 # COMMAND ----------
@@ -152,9 +157,9 @@ def comparable(df):
 
 lineage_checks = None
 if lin is not None:
-    model_object, metadata = registry.load_model(target.artifact_uri, expected_sha256=target.sha256)
-    recorded = comparable(lin.training_rows(spark))
-    rederived = comparable(lin.feature_rows(spark))
+    model_object, _ = registry.load_model(cat, target)  # verifies the sha256
+    recorded = comparable(training_sets.training_rows(spark, cat, meta))
+    rederived = comparable(training_sets.feature_rows(spark, cat, meta))
     splits = {r["split"]: r["count"] for r in recorded.groupBy("split").count().collect()}
     only_recorded = recorded.exceptAll(rederived).count()
     only_rederived = rederived.exceptAll(recorded).count()
@@ -194,31 +199,27 @@ if target is not None:
     pair = [e for e in model_entries if e.segment == target.segment]
     built = [e for e in pair if e.training_sets_version is not None and e.run_id]
     window = max(built, key=lambda e: (e.logical_date, e.version))  # the target itself is one of them
-    eval_rows = (tables.read(spark, window.training_sets_path, version=window.training_sets_version,
+    eval_rows = (tables.read(spark, cat.under(window.training_sets_path), version=window.training_sets_version,
                              partitions=[window.model_id], column="model_id")
                  .where((F.col("segment") == window.segment) & (F.col("run_id") == window.run_id)
                         & (F.col("split") == "eval"))
                  .select("ds", "label", "features", "categories")
                  .toPandas())
     y = pd.to_numeric(eval_rows["label"]).to_numpy(dtype=float)
-    champion = next((e for e in pair if e.status == "champion"), None)
-    others = sorted((e for e in pair if e.status != "champion" and e.artifact_uri),
+    champion = next((e for e in pair if e.status == ModelStatus.CHAMPION), None)
+    others = sorted((e for e in pair if e.status != ModelStatus.CHAMPION and e.artifact_uri),
                     key=lambda e: e.version, reverse=True)[:max(CHALLENGERS, 0)]
     candidates = ([champion] if champion is not None and champion.artifact_uri else []) + others
     rows = []
     for e in candidates:
-        model_object, meta = registry.load_model(e.artifact_uri, expected_sha256=e.sha256)
-        frame = pd.DataFrame({
-            name: [(cats if kind == "categorical" else feats).get(name)
-                   for feats, cats in zip(eval_rows["features"], eval_rows["categories"])]
-            for name, kind in meta["feature_types"].items()
-        }, index=eval_rows.index)
-        X = design_matrix(frame, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
-        predicted = predict_scores(model_object, meta["task"], X)
+        model_object, candidate = registry.load_model(cat, e)
+        frame = frame_from_maps(eval_rows["features"], eval_rows["categories"], candidate.feature_types)
+        X = design_matrix(frame, candidate.features, candidate.feature_types, candidate.kind, candidate.categories)
+        predicted = predict_scores(model_object, candidate.task, X)
         fit_until = e.eval_end if e.refit else e.train_end  # the last day its artifact was fit on
         unseen = (eval_rows["ds"] > fit_until).to_numpy()
         rows.append({
-            "version": e.version, "status": e.status, "metric": e.metric,
+            "version": e.version, "status": e.status.value, "metric": e.metric,
             "window_value": score(e.metric, y, predicted),
             "fit_until": fit_until, "unseen_rows": int(unseen.sum()),
             "unseen_value": score(e.metric, y[unseen], predicted[unseen]) if unseen.any() else None,
@@ -239,9 +240,9 @@ if target is not None:
               f"(training_sets@v{window.training_sets_version})")
         display(comparison)
         if window.champion_version:
-            print(f"the gate on this window: {window.version} {window.status}: {window.reason}")
+            print(f"the gate on this window: {window.version} {window.status.value}: {window.reason}")
             display(pd.DataFrame([{
-                "version": window.version, "status": window.status, "gate_value": window.gate_value,
+                "version": window.version, "status": window.status.value, "gate_value": window.gate_value,
                 "champion_version": window.champion_version, "champion_value": window.champion_value,
                 "gate_rows": window.gate_rows, "reason": window.reason,
             }]))

@@ -120,3 +120,31 @@ def test_weekly_and_cron_cadence(conf):
     days = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(35)]
     assert [d for d in days if weekly.due(d)] == [d for d in days if d.weekday() == 0]
     assert [d for d in days if monthly.due(d)] == [dt.date(2026, 3, 1), dt.date(2026, 4, 1)]
+
+
+@pytest.mark.parametrize("params, says", [
+    ({"n_estimators": "lots"}, "The 'n_estimators' parameter of xgboost.XGBClassifier must be an int in the range [1, inf)"),
+    ({"learning_rate": 3}, "The 'learning_rate' parameter of xgboost.XGBClassifier must be a float in the range (0.0, 1.0]"),
+    ({"n_estimators": 10**9}, "parameter 'n_estimators' of 'xgboost.XGBClassifier': expected at most 5000"),
+])
+def test_parameter_values_are_checked_at_load(conf, params, says):
+    path, message = error_for(conf, params=params)
+    assert message.startswith(f"{path}: estimator: ") and says in message
+
+
+def test_check_params_uses_the_estimators_own_constraints():
+    from engine.training.estimators import TrainingLimits, check_estimator, check_params
+
+    with pytest.raises(ValueError, match=r"The 'alpha' parameter of sklearn.Ridge must be a float in the range \[0.0, inf\)"):
+        check_params("sklearn.Ridge", {"alpha": -1})
+    with pytest.raises(ValueError, match=r"The 'max_depth' parameter of sklearn.RandomForestRegressor must be an int"):
+        check_params("sklearn.RandomForestRegressor", {"max_depth": "deep"})
+    with pytest.raises(ValueError, match=r"'max_iter' of 'sklearn.HistGradientBoostingRegressor': expected at most 100"):
+        check_params("sklearn.HistGradientBoostingRegressor", {"max_iter": 101}, limits=TrainingLimits(max_n_estimators=100))
+    with pytest.raises(ValueError, match="has no parameter"):
+        check_params("sklearn.Ridge", {"depth": 3})
+    check_params("xgboost.XGBRegressor", {"n_estimators": 50, "max_depth": 3, "subsample": 0.8, "tree_method": "hist"})
+    check_params("sklearn.LogisticRegression", {"C": 0.5, "max_iter": 200})
+    # every grid value is checked, not only the first
+    with pytest.raises(ValueError, match=r"The 'max_depth' parameter of xgboost.XGBRegressor"):
+        check_estimator("xgboost.XGBRegressor", "regression", {}, grid={"max_depth": [2, -3]})

@@ -11,8 +11,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from engine import registry
+from engine.catalog import Catalog
 from engine.config import load_config
 from engine.training import model_version, train_models
+from engine.records import ModelStatus
 from engine.training.gate import decide
 from engine.training.train import assign_tasks, slot_keys
 from engine.training_sets import build_training_sets
@@ -47,7 +49,7 @@ def test_params_chosen_on_the_latest_window_not_the_fold_average(spark, tmp_path
     pdf = shop_rows([day(i) for i in range(14)], y_fn=y_fn)
     write_features(spark, cfg, pdf)
     sets, out = run(spark, cfg, day(13), "sel")  # eval window: days 10..12, train 3..9
-    assert out[("drift", "all")].status == "promoted"
+    assert out[("drift", "all")].status == "champion"
     e = registry.champions(spark, cfg, "drift")[0]
     assert e.params == {"alpha": 1e6}
 
@@ -68,7 +70,7 @@ def test_params_chosen_on_the_latest_window_not_the_fold_average(spark, tmp_path
         avg[alpha] = np.mean(maes)
     assert avg[0.01] < avg[1e6]  # the fold average prefers the light one...
     grid = {g["params"]["alpha"]: g["value"] for g in
-            registry.load_model(e.artifact_uri, e.sha256)[1]["grid"]}
+            registry.load_model(Catalog.of(cfg), e)[1].grid}
     assert grid[1e6] < grid[0.01]  # ...the latest window prefers the heavy one
     assert e.metric_value == pytest.approx(grid[1e6])
 
@@ -92,13 +94,14 @@ def test_a_failing_pair_fails_alone_with_its_reason(spark, tmp_path):
     _, out = run(spark, cfg, day(13), "iso")
     status = {k: o.status for k, o in out.items()}
     assert status == {
-        ("clf", "north"): "promoted", ("clf", "south"): "failed", ("clf", "east"): "failed",
-        ("clf", "west"): "promoted",
-        ("reg", "north"): "promoted", ("reg", "south"): "promoted", ("reg", "east"): "failed",
+        ("clf", "north"): "champion", ("clf", "south"): "failed", ("clf", "east"): "failed",
+        ("clf", "west"): "champion",
+        ("reg", "north"): "champion", ("reg", "south"): "champion", ("reg", "east"): "failed",
         ("reg", "west"): "failed",
     }
     assert out[("clf", "south")].reason == "one label class in the train split (all 0)"
-    assert out[("clf", "east")].reason.startswith("fewer than min_rows: 14 training rows < min_rows 30")
+    # a full window that is too thin fails; a window that the data has not filled yet waits
+    assert out[("clf", "east")].reason == "14 training rows in 2026-03-03..2026-03-09 < min_rows 30"
     assert out[("reg", "west")].reason == "feature 'noise' has 12 infinite value(s)"
     rows = by_key(registry.entries(spark, cfg))
     failed = rows[("reg", "west", model_version(day(13)))]
@@ -117,13 +120,13 @@ def test_promotion_gate_both_ways(spark, tmp_path):
     write_features(spark, cfg, shop_rows([day(i) for i in range(20)], regions=("north",)))
 
     _, out = run(spark, cfg, day(14), "d14")
-    assert out[("m", "all")].status == "promoted" and out[("m", "all")].reason.startswith("first model")
+    assert out[("m", "all")].status == "champion" and out[("m", "all")].reason.startswith("first model")
     v14, v15, v16, v17 = (model_version(day(i)) for i in (14, 15, 16, 17))
 
     cfg = configure(params={"alpha": 0.01})  # a good one: beats the champion
     _, out = run(spark, cfg, day(15), "d15")
     o = out[("m", "all")]
-    assert o.status == "promoted" and o.value < o.champion_value
+    assert o.status == "champion" and o.value < o.champion_value
     rows = by_key(registry.entries(spark, cfg))
     assert rows[("m", "all", v15)].status == "champion" and rows[("m", "all", v15)].champion_version == v14
     assert rows[("m", "all", v14)].status == "retired" and f"replaced by {v15}" in rows[("m", "all", v14)].reason
@@ -141,7 +144,7 @@ def test_promotion_gate_both_ways(spark, tmp_path):
     # champion, refit through its eval_end (day 14), was not trained on, i.e. day 15.
     champ, new = rows[("m", "all", v15)], rows[("m", "all", v16)]
     assert (champ.eval_end, new.eval_start, new.eval_end) == (day(14), day(13), day(15))
-    model, meta = registry.load_model(champ.artifact_uri, champ.sha256)
+    model, meta = registry.load_model(Catalog.of(cfg), champ)
     window = shop_rows([day(i) for i in range(20)], regions=("north",))
     unseen = window[window.ds == day(15)]
     assert new.gate_rows == len(unseen) == 20
@@ -152,7 +155,7 @@ def test_promotion_gate_both_ways(spark, tmp_path):
     # Re-running a date replaces its rows; a re-run that loses gives the crown back.
     cfg = configure(params={"alpha": 0.01})
     _, out = run(spark, cfg, day(15), "d15-again")
-    assert out[("m", "all")].status == "promoted" and out[("m", "all")].champion_value is not None
+    assert out[("m", "all")].status == "champion" and out[("m", "all")].champion_value is not None
     cfg = configure(params={"alpha": 1e6}, promotion={"min_delta": 0.01})
     _, out = run(spark, cfg, day(15), "d15-third")
     assert out[("m", "all")].status == "rejected"
@@ -167,22 +170,25 @@ def test_gate_decisions():
     m = ModelConfig(model_id="m", feature_set="s", features=["x"], label="y", task="classification",
                     estimator="xgboost.XGBClassifier", train_window_days=10, eval_window_days=3, metric="auc",
                     slo={"min": 0.7}, promotion={"min_delta": 0.01})
-    assert decide(m, True, None, 0.75, None, None, None).status == "champion"
-    assert decide(m, True, None, 0.65, None, None, None).status == "rejected"
-    assert decide(m, True, None, math.nan, None, None, None).status == "rejected"
-    assert decide(m, True, None, 0.795, "v1", 0.79, None).status == "rejected"  # better, but by < min_delta
-    assert decide(m, True, None, 0.81, "v1", 0.79, None).status == "champion"
-    assert decide(m, True, None, 0.78, "v1", 0.79, None).status == "rejected"
-    broken = decide(m, True, None, 0.75, "v1", None, "ArtifactError: sha256 mismatch")
+    assert decide(m, value=0.75).status == ModelStatus.CHAMPION
+    assert decide(m, value=0.65).status == ModelStatus.REJECTED
+    assert decide(m, value=math.nan).status == ModelStatus.REJECTED
+    assert decide(m, value=0.795, champion_version="v1", champion_value=0.79).status == "rejected"  # < min_delta
+    assert decide(m, value=0.81, champion_version="v1", champion_value=0.79).status == "champion"
+    assert decide(m, value=0.78, champion_version="v1", champion_value=0.79).status == "rejected"
+    broken = decide(m, value=0.75, champion_version="v1", champion_problem="ArtifactError: sha256 mismatch")
     assert broken.status == "champion" and "could not be scored" in broken.reason
-    assert decide(m, False, "one label class", None, None, None, None) .status == "failed"
-    assert decide(m, True, None, 0.9, None, None, None, gate=False).status == "challenger"
+    failed = decide(m, value=None, untrained=ModelStatus.FAILED, reason="one label class")
+    assert (failed.status, failed.reason) == (ModelStatus.FAILED, "one label class")
+    assert decide(m, value=None, untrained=ModelStatus.WAITING, reason="waiting").status == ModelStatus.WAITING
+    assert decide(m, value=0.9, gate=False).status == "challenger"
     # the SLO is judged on the whole eval window, the comparison on the shared rows
-    d = decide(m, True, None, 0.75, "v1", 0.70, None, compared=0.68, basis="the 40 eval rows after 2026-03-10")
+    d = decide(m, value=0.75, champion_version="v1", champion_value=0.70, compared=0.68,
+               basis="the 40 eval rows after 2026-03-10")
     assert d.status == "rejected"
     assert d.reason == ("auc 0.6800 vs champion v1 0.7000 on the 40 eval rows after 2026-03-10: "
                         "does not beat it by min_delta 0.01 (gain -0.0200)")
-    assert decide(m, True, None, 0.65, "v1", 0.50, None, compared=0.9).status == "rejected"  # misses the SLO
+    assert decide(m, value=0.65, champion_version="v1", champion_value=0.50, compared=0.9).status == "rejected"
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -197,10 +203,11 @@ def test_artifacts_native_formats_and_metadata(spark, tmp_path):
     ])
     write_features(spark, cfg, shop_rows([day(i) for i in range(14)]))
     sets, out = run(spark, cfg, day(13), "art")
-    assert {o.status for o in out.values()} == {"promoted"}
+    assert {o.status for o in out.values()} == {"champion"}
+    cat = Catalog.of(cfg)
     for e in registry.champions(spark, cfg):
-        folder = Path(e.artifact_uri)
-        assert folder == Path(cfg.table(f"artifacts/{e.model_id}/{e.segment}/{model_version(day(13))}"))
+        assert e.artifact_uri == f"artifacts/{e.model_id}/{e.segment}/{model_version(day(13))}"  # relative
+        folder = Path(cat.under(e.artifact_uri))
         files = sorted(p.name for p in folder.iterdir())
         assert files == (["metadata.json", "model.ubj"] if e.model_id == "xgb" else ["metadata.json", "model.skops"])
         meta = json.loads((folder / "metadata.json").read_text())
@@ -215,8 +222,8 @@ def test_artifacts_native_formats_and_metadata(spark, tmp_path):
                                                else {"rmse", "mae", "r2"})
         assert e.n_train > 0 and e.n_eval > 0 and e.age_days(e.trained_at.date()) == 0
     xgb = registry.champions(spark, cfg, "xgb")[0]
-    model, meta = registry.load_model(xgb.artifact_uri, xgb.sha256)
-    assert meta["categories"] == {"city": ["a", "b", "c"]} and xgb.params["max_depth"] in (2, 3)
+    model, meta = registry.load_model(cat, xgb)
+    assert meta.categories == {"city": ["a", "b", "c"]} and xgb.params["max_depth"] in (2, 3)
     assert type(model).__name__ == "XGBClassifier"
 
     # Re-training the same rows gives the same model, byte for byte (rows are put in a fixed
@@ -238,7 +245,7 @@ def test_one_spark_job_trains_every_pair(spark, tmp_path):
         out = train_models(spark, cfg, models, day(13), "jobs", sets, None)
     finally:
         sc.setLocalProperty("spark.jobGroup.id", None)
-    assert len(out) == 8 and {o.status for o in out} == {"promoted"}
+    assert len(out) == 8 and {o.status for o in out} == {"champion"}
     assert len(sc.statusTracker().getJobIdsForGroup("train-jobs")) == 1
 
 
@@ -260,11 +267,21 @@ def test_registered_estimator_trains_on_executors(spark, tmp_path):
         cfg = make_project(tmp_path, [model_yaml("lasso", estimator="custom.Lasso", grid={"alpha": [0.001]})])
         write_features(spark, cfg, shop_rows([day(i) for i in range(14)], per_region=5))
         _, out = run(spark, cfg, day(13), "custom")
-        assert out[("lasso", "all")].status == "promoted"
+        assert out[("lasso", "all")].status == "champion"
     finally:
         ESTIMATORS.pop("custom.Lasso")
     with pytest.raises(Exception, match="unknown estimator 'custom.Lasso'"):
         load_config(cfg.root)
+
+
+def test_cold_start_pairs_wait_instead_of_failing(spark, tmp_path):
+    cfg = make_project(tmp_path, [model_yaml("m", features=["x"], min_rows=30)])
+    write_features(spark, cfg, shop_rows([day(i) for i in range(7, 14)], per_region=3, regions=("north",)))
+    _, out = run(spark, cfg, day(13), "cold")  # window 2026-03-04..2026-03-13; data from 2026-03-08
+    o = out[("m", "all")]
+    assert o.status == "waiting" and o.reason == "waiting for history: 9 training rows in 2026-03-04..2026-03-10 < min_rows 30"
+    [row] = registry.entries(spark, cfg)
+    assert row.status is ModelStatus.WAITING and row.artifact_uri is None and row.reason == o.reason
 
 
 def test_skipped_models_are_reported(spark, tmp_path):
@@ -294,3 +311,34 @@ def test_metrics_match_scikit_learn():
     assert score("mae", t, q) == pytest.approx(skm.mean_absolute_error(t, q))
     assert score("r2", t, q) == pytest.approx(skm.r2_score(t, q))
     assert math.isnan(score("auc", np.ones(5), np.linspace(0, 1, 5)))
+
+
+def test_pair_timeout_is_checked_between_fits(tmp_path):
+    import pandas as pd
+
+    from engine.config import ModelConfig
+    from engine.records import Lineage, Window
+    from engine.training.estimators import get_estimator
+    from engine.training.fit import ModelPlan, fit_pair
+
+    m = ModelConfig(model_id="m", feature_set="s", features=["x"], label="y", task="regression",
+                    estimator="sklearn.Ridge", grid={"alpha": [0.1, 1.0, 10.0]}, train_window_days=4,
+                    eval_window_days=1, metric="mae", min_rows=5)
+    window = Window(day(0), day(2), day(3), day(3))
+    lineage = Lineage("r", "training_sets", 0, "s", "features/s", 0, None, window)
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"split": ["train"] * 30 + ["eval"] * 10, "x": rng.uniform(size=40)})
+    pdf["label"] = 2 * pdf.x
+
+    def plan(timeout):
+        return ModelPlan(m, get_estimator(m.estimator), {"x": "numeric"}, "v1", "r", day(4),
+                         Catalog(str(tmp_path / "lakehouse")), lineage, timeout_seconds=timeout)
+
+    late = fit_pair(pdf, "all", plan(0.0), None)
+    assert (late.status, late.reason) == ("failed", "exceeded the per-pair training timeout of 0 s after 0 of 3 grid points")
+    assert late.artifact_uri is None
+    ok = fit_pair(pdf, "all", plan(600.0), None)
+    assert ok.status == "challenger" and ok.artifact_uri == "artifacts/m/all/v1"
+    assert (tmp_path / "lakehouse" / "artifacts" / "m" / "all" / "v1" / "metadata.json").exists()
+    short = fit_pair(pdf[pdf.split == "eval"], "all", plan(600.0), None)  # cold start: no train rows yet
+    assert short.status == "waiting" and short.reason.startswith("waiting for history: 0 training rows in")

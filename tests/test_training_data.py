@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from engine import tables
+from engine.catalog import Catalog
 from engine.config import Config, load_config
 
 START = dt.date(2026, 3, 1)
@@ -85,5 +86,5 @@ def write_features(spark, cfg: Config, pdf: pd.DataFrame, replace: bool = True) 
     df = spark.createDataFrame(pdf, schema=(
         "order_id string, region string, x double, noise double, city string, y double, late int, ds date"))
     days = sorted(set(pdf["ds"]))
-    return tables.write(spark, df, cfg.table("features/shop"), mode="overwrite" if replace else "append",
+    return tables.write(spark, df, Catalog.of(cfg).features("shop"), mode="overwrite" if replace else "append",
                         partition_by=["ds"], replace_partitions=days if replace else None)

@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from engine import tables
+from engine.catalog import Catalog
 from engine.training_sets import build_training_sets, model_window
 from tests.test_training_data import day, make_project, model_yaml, shop_rows, write_features
 
@@ -140,6 +141,6 @@ def test_missing_table_or_column_skips_with_reason(spark, tmp_path):
 
     pdf = shop_rows([day(i) for i in range(3)], per_region=2).drop(columns=["noise"])
     df = spark.createDataFrame(pdf, "order_id string, region string, x double, city string, y double, late int, ds date")
-    tables.write(spark, df, cfg.table("features/shop"), partition_by=["ds"])
+    tables.write(spark, df, Catalog.of(cfg).features("shop"), partition_by=["ds"])
     sets = build_training_sets(spark, cfg, [cfg.models["reg"]], day(2), "r", {})
     assert "has no column(s) ['noise']" in sets.skipped["reg"]

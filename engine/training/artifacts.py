@@ -1,37 +1,42 @@
 """Model artifacts: artifacts/<model_id>/<segment>/<version>/ holds the model file and
-metadata.json (params, metrics, lineage, and the model file's sha256).
+metadata.json (engine.records.ArtifactMetadata: params, metrics, lineage, and the model file's
+sha256).
 
 Formats, never pickle: XGBoost in its native UBJ format (model.ubj), scikit-learn with skops
-(model.skops; loading trusts only classes from sklearn, numpy and scipy). Every load verifies
+(model.skops). Loading a skops file trusts only the exact types the engine's estimators write
+beyond skops' own defaults (TRUSTED_TYPES, extended by `register_estimator(...,
+trusted_types=...)`); any other type is refused before anything is built. Every load verifies
 the sha256 first; a mismatch is an ArtifactError that names the file. Files go through
-pyarrow.fs, so a lakehouse on an object store works the same as a local one.
+pyarrow.fs (engine.catalog.filesystem), so a lakehouse on an object store works the same as a
+local one.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
+from engine.catalog import filesystem, join
 from engine.errors import ArtifactError
+from engine.records import ArtifactMetadata
 
 METADATA = "metadata.json"
 MODEL_FILES = {"xgboost": "model.ubj", "sklearn": "model.skops"}
-TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# What skops does not trust by default in the artifacts of the built-in scikit-learn
+# estimators (with and without the one-hot pipeline): found by serializing each of them.
+TRUSTED_TYPES: frozenset[str] = frozenset({
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+})
 
 
-def _fs(uri: str):
-    import pyarrow.fs as pafs
+def trusted_types() -> frozenset[str]:
+    """TRUSTED_TYPES plus those of every registered estimator."""
+    from engine.training.estimators import ESTIMATORS
 
-    if "://" not in uri:
-        return pafs.LocalFileSystem(), uri
-    if uri.startswith("file://"):
-        return pafs.LocalFileSystem(), uri[len("file://"):]
-    return pafs.FileSystem.from_uri(uri)
-
-
-def _join(uri: str, name: str) -> str:
-    return uri.rstrip("/") + "/" + name
+    return TRUSTED_TYPES.union(*(spec.trusted_types for spec in ESTIMATORS.values()))
 
 
 def sha256(data: bytes) -> str:
@@ -47,7 +52,7 @@ def _write(fs, path: str, data: bytes) -> None:
 
 
 def _read(uri: str) -> bytes:
-    fs, path = _fs(uri)
+    fs, path = filesystem(uri)
     try:
         with fs.open_input_stream(path) as f:
             return f.read()
@@ -82,51 +87,47 @@ def deserialize(data: bytes, kind: str, task: str, where: str) -> Any:
             untrusted = sio.get_untrusted_types(data=data)
         except Exception as e:
             raise ArtifactError(f"artifact file {where}: not a valid skops file: {e}") from e
-        refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
+        refused = sorted(set(untrusted) - trusted_types())
         if refused:
-            raise ArtifactError(f"artifact file {where}: refuses to load types outside sklearn/numpy/scipy: {refused}")
-        return sio.loads(data, trusted=untrusted)
+            raise ArtifactError(f"artifact file {where}: refuses to load types the engine does not write: {refused}")
+        return sio.loads(data, trusted=list(untrusted))
     raise ArtifactError(f"artifact {where}: unknown kind {kind!r}; expected xgboost or sklearn")
 
 
-def save_artifact(uri: str, model: Any, kind: str, metadata: dict[str, Any]) -> str:
-    """Write the model file and metadata.json under `uri`; return the model file's sha256.
-    Re-saving the same uri replaces both files."""
+def save_artifact(uri: str, model: Any, kind: str, metadata: ArtifactMetadata) -> ArtifactMetadata:
+    """Write the model file and metadata.json under `uri`; return the metadata as written
+    (with kind, file and the model file's sha256). Re-saving the same uri replaces both files."""
     data = serialize(model, kind)
-    digest = sha256(data)
-    fs, base = _fs(uri)
+    fs, base = filesystem(uri)
     fs.create_dir(base, recursive=True)
-    name = MODEL_FILES[kind]
-    _write(fs, _join(base, name), data)
-    meta = {**metadata, "kind": kind, "file": name, "sha256": digest}
-    _write(fs, _join(base, METADATA), json.dumps(meta, indent=2, sort_keys=True, default=str).encode())
-    return digest
-
-
-def read_metadata(uri: str) -> dict[str, Any]:
-    where = _join(uri, METADATA)
-    try:
-        meta = json.loads(_read(where))
-    except ValueError as e:
-        raise ArtifactError(f"artifact file {where}: not valid JSON: {e}") from e
-    for key in ("kind", "file", "sha256", "task"):
-        if key not in meta:
-            raise ArtifactError(f"artifact file {where}: has no {key!r}")
+    meta = replace(metadata, kind=kind, file=MODEL_FILES[kind], sha256=sha256(data))
+    _write(fs, join(base, meta.file), data)
+    _write(fs, join(base, METADATA), meta.dumps())
     return meta
 
 
-def load_artifact(uri: str, expected_sha256: str | None = None) -> tuple[Any, dict[str, Any]]:
+def read_metadata(uri: str) -> ArtifactMetadata:
+    where = join(uri, METADATA)
+    try:
+        return ArtifactMetadata.from_json(json.loads(_read(where)))
+    except ValueError as e:
+        raise ArtifactError(f"artifact file {where}: not valid metadata JSON: {e}") from e
+    except (KeyError, TypeError) as e:
+        raise ArtifactError(f"artifact file {where}: malformed metadata: {type(e).__name__}: {e}") from e
+
+
+def load_artifact(uri: str, expected_sha256: str | None = None) -> tuple[Any, ArtifactMetadata]:
     """(model, metadata) of the artifact at `uri`, after checking the model file's sha256
     against metadata.json (and against `expected_sha256`, e.g. the registry's, if given)."""
     meta = read_metadata(uri)
-    where = _join(uri, meta["file"])
-    if expected_sha256 is not None and meta["sha256"] != expected_sha256:
+    where = join(uri, meta.file)
+    if expected_sha256 is not None and meta.sha256 != expected_sha256:
         raise ArtifactError(
-            f"artifact file {_join(uri, METADATA)}: records sha256 {meta['sha256']}, "
+            f"artifact file {join(uri, METADATA)}: records sha256 {meta.sha256}, "
             f"expected {expected_sha256} (from the registry)"
         )
     data = _read(where)
     found = sha256(data)
-    if found != meta["sha256"]:
-        raise ArtifactError(f"artifact file {where}: sha256 mismatch: expected {meta['sha256']}, found {found}")
-    return deserialize(data, meta["kind"], meta["task"], where), meta
+    if found != meta.sha256:
+        raise ArtifactError(f"artifact file {where}: sha256 mismatch: expected {meta.sha256}, found {found}")
+    return deserialize(data, meta.kind, meta.task, where), meta

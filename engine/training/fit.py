@@ -13,7 +13,6 @@ AUC with one class), the whole eval window is used and the reason says so.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import math
 import time
@@ -23,18 +22,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.catalog import Catalog, artifact_name
 from engine.config import HIGHER_IS_BETTER, ModelConfig
+from engine.projection import CATEGORICAL, NUMERIC, ProjectionError, categories_of, design_matrix
+from engine.records import ArtifactMetadata, Lineage, ModelStatus
 from engine.training import metrics as M
 from engine.training.artifacts import load_artifact, save_artifact
 from engine.training.estimators import EstimatorSpec
 
-NUMERIC = "numeric"
-CATEGORICAL = "categorical"
-MISSING_CATEGORY = "__missing__"
-
 
 class PairFailure(Exception):
     """This pair cannot be trained; the message is the recorded reason."""
+
+    status = ModelStatus.FAILED
+
+
+class PairWaiting(PairFailure):
+    """This pair cannot be trained YET: its window does not hold enough history (cold start)."""
+
+    status = ModelStatus.WAITING
 
 
 @dataclass(frozen=True)
@@ -47,19 +53,19 @@ class ModelPlan:
     version: str  # e.g. v20261014
     run_id: str
     logical_date: dt.date
-    artifact_root: str  # <lakehouse>/artifacts
-    lineage: dict[str, Any]  # training_sets / feature table versions, window, excluded days
+    catalog: Catalog
+    lineage: Lineage  # training_sets / feature table versions, window, excluded days
+    timeout_seconds: float | None = None  # the pair's fits; checked between fits (a fit is not interrupted)
 
-    def artifact_uri(self, segment: str) -> str:
-        from urllib.parse import quote
-
-        return f"{self.artifact_root.rstrip('/')}/{self.model.model_id}/{quote(segment, safe='')}/{self.version}"
+    def artifact_name(self, segment: str) -> str:
+        """The artifact folder relative to the lakehouse root (what the registry records)."""
+        return artifact_name(self.model.model_id, segment, self.version)
 
 
 @dataclass(frozen=True)
 class ChampionRef:
     version: str
-    uri: str
+    uri: str  # resolved in this lakehouse
     sha256: str
 
 
@@ -68,7 +74,7 @@ class PairResult:
     model_id: str
     segment: str
     version: str
-    status: str  # trained | failed
+    status: str  # a ModelStatus value: challenger (trained, not yet gated) | failed | waiting
     reason: str | None = None
     metric: str | None = None
     metric_value: float = math.nan  # on the latest eval window, by the model fit on the train split
@@ -83,37 +89,16 @@ class PairResult:
     gate_value: float = math.nan  # the new model's metric on the same compared rows
     gate_rows: int = 0  # how many eval rows were compared
     gate_basis: str | None = None  # which rows, in words
-    artifact_uri: str | None = None
+    artifact_uri: str | None = None  # relative to the lakehouse root
     sha256: str | None = None
     n_train: int = 0
     n_eval: int = 0
     trained_at: dt.datetime | None = None
     seconds: float = 0.0
 
-
-# --------------------------------------------------------------------------- data
-
-
-def design_matrix(pdf: pd.DataFrame, features: list[str], feature_types: dict[str, str], kind: str,
-                  categories: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """The model input: numeric features as float; string features as pandas categoricals
-    with fixed categories (XGBoost) or as strings for a one-hot encoder (scikit-learn)."""
-    columns: dict[str, Any] = {}
-    for name in features:
-        if name not in pdf.columns:
-            raise PairFailure(f"feature {name!r} is not in the data")
-        if feature_types[name] == NUMERIC:
-            columns[name] = pd.to_numeric(pdf[name], errors="coerce").astype("float64").to_numpy()
-        elif kind == "xgboost":
-            cats = (categories or {}).get(name, [])
-            columns[name] = pd.Categorical(pdf[name].astype(object).where(pdf[name].notna(), None), categories=cats)
-        else:
-            columns[name] = pdf[name].astype(object).where(pdf[name].notna(), MISSING_CATEGORY).astype(str).to_numpy()
-    return pd.DataFrame(columns, index=pdf.index)
-
-
-def _categories(pdf: pd.DataFrame, features: list[str], feature_types: dict[str, str]) -> dict[str, list[str]]:
-    return {n: sorted(str(v) for v in pdf[n].dropna().unique()) for n in features if feature_types[n] == CATEGORICAL}
+    @property
+    def trained(self) -> bool:
+        return self.status == ModelStatus.CHALLENGER.value
 
 
 def make_estimator(spec: EstimatorSpec, params: dict[str, Any], feature_types: dict[str, str], features: list[str]):
@@ -144,18 +129,27 @@ def predict_scores(model: Any, task: str, X: pd.DataFrame) -> np.ndarray:
 
 def grid_points(model: ModelConfig) -> list[dict[str, Any]]:
     """Every parameter combination of the grid (keys in sorted order), on top of `params`."""
-    keys = sorted(model.grid)
-    combos = itertools.product(*[model.grid[k] for k in keys]) if keys else [()]
-    return [{**model.params, **dict(zip(keys, combo))} for combo in combos]
+    from sklearn.model_selection import ParameterGrid
+
+    return [{**model.params, **point} for point in ParameterGrid(dict(model.grid))]
 
 
 def _check(pdf: pd.DataFrame, plan: ModelPlan, X: pd.DataFrame, y: np.ndarray, is_train: np.ndarray) -> None:
     model = plan.model
     n_train, n_eval = int(is_train.sum()), int((~is_train).sum())
-    if n_train < model.min_rows:
-        raise PairFailure(f"fewer than min_rows: {n_train} training rows < min_rows {model.min_rows}")
-    if n_eval == 0:
-        raise PairFailure("no rows in the eval window")
+    window = plan.lineage.window
+    if n_train < model.min_rows or n_eval == 0:
+        # Cold start (the pair's rows begin inside its window, or there are none yet): more
+        # nights will bring the history, so the pair waits. A full window that is still too
+        # thin is a failure.
+        first = int(pdf["day"].min()) if "day" in pdf.columns and len(pdf) else None
+        cold = first is None or n_train == 0 or first > (window.train_start - EPOCH).days
+        fault = PairWaiting if cold else PairFailure
+        prefix = "waiting for history: " if cold else ""
+        if n_train < model.min_rows:
+            raise fault(f"{prefix}{n_train} training rows in {window.train_start}..{window.train_end} "
+                        f"< min_rows {model.min_rows}")
+        raise fault(f"{prefix}no rows in the eval window {window.eval_start}..{window.eval_end}")
     bad = int((~np.isfinite(y)).sum())
     if bad:
         raise PairFailure(f"label {model.label!r} has {bad} non-finite value(s)")
@@ -193,12 +187,14 @@ def fit_pair(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: Champio
 
     started = time.perf_counter()
     model = plan.model
-    result = PairResult(model.model_id, segment, plan.version, "failed", metric=model.metric)
+    result = PairResult(model.model_id, segment, plan.version, ModelStatus.FAILED.value, metric=model.metric)
     try:
         with threadpool_limits(limits=threads):
             _fit(pdf, segment, plan, champion, result)
-        result.status = "trained"
+        result.status = ModelStatus.CHALLENGER.value
     except PairFailure as e:
+        result.status, result.reason = e.status.value, str(e)
+    except ProjectionError as e:
         result.reason = str(e)
     except Exception as e:  # one bad pair fails alone, with its reason
         result.reason = f"{type(e).__name__}: {e}"
@@ -214,7 +210,7 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
     is_train = (pdf["split"] == "train").to_numpy()
     out.n_train, out.n_eval = int(is_train.sum()), int((~is_train).sum())
     y = pd.to_numeric(pdf["label"], errors="coerce").astype("float64").to_numpy()
-    categories = _categories(pdf, model.features, plan.feature_types)
+    categories = categories_of(pdf, model.features, plan.feature_types)
     X = design_matrix(pdf, model.features, plan.feature_types, spec.kind, categories)
     _check(pdf, plan, X, y, is_train)
     if model.task == "classification":
@@ -224,7 +220,10 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
     # Grid search: every point is fit on the train split and scored on the latest eval window.
     best: tuple[float, dict[str, Any], Any, np.ndarray] | None = None
     errors: list[str] = []
-    for params in grid_points(model):
+    points = grid_points(model)
+    deadline = None if plan.timeout_seconds is None else time.perf_counter() + plan.timeout_seconds
+    for i, params in enumerate(points):
+        _check_deadline(deadline, plan, f"after {i} of {len(points)} grid points")
         try:
             est = make_estimator(spec, params, plan.feature_types, model.features).fit(X_train, y_train)
             pred = predict_scores(est, model.task, X_eval)
@@ -247,6 +246,7 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
 
     final = selected
     if model.refit:
+        _check_deadline(deadline, plan, "before the refit")
         final = make_estimator(spec, params, plan.feature_types, model.features).fit(X, y)
     out.train_metrics = M.score_all(model.task, y_train, predict_scores(final, model.task, X_train))
     out.train_value = out.train_metrics[model.metric]
@@ -260,17 +260,16 @@ def _fit(pdf: pd.DataFrame, segment: str, plan: ModelPlan, champion: ChampionRef
             out.champion_reason = f"{type(e).__name__}: {e}" if not isinstance(e, PairFailure) else str(e)
 
     out.trained_at = dt.datetime.now(dt.timezone.utc)
-    out.artifact_uri = plan.artifact_uri(segment)
-    metadata = {
-        "model_id": model.model_id, "segment": segment, "version": plan.version, "run_id": plan.run_id,
-        "logical_date": plan.logical_date.isoformat(), "trained_at": out.trained_at.isoformat(),
-        "estimator": model.estimator, "task": model.task, "label": model.label, "segment_by": model.segment_by,
-        "features": list(model.features), "feature_types": dict(plan.feature_types), "categories": categories,
-        "params": params, "grid": out.grid, "refit": model.refit, "metric": model.metric,
-        "train_metrics": out.train_metrics, "eval_metrics": out.eval_metrics,
-        "n_train": out.n_train, "n_eval": out.n_eval, "lineage": plan.lineage,
-    }
-    out.sha256 = save_artifact(out.artifact_uri, final, spec.kind, metadata)
+    out.artifact_uri = plan.artifact_name(segment)
+    metadata = ArtifactMetadata(
+        model_id=model.model_id, segment=segment, version=plan.version, run_id=plan.run_id,
+        logical_date=plan.logical_date, trained_at=out.trained_at, estimator=model.estimator, task=model.task,
+        label=model.label, segment_by=model.segment_by, features=tuple(model.features),
+        feature_types=dict(plan.feature_types), categories=categories, params=params, grid=out.grid,
+        refit=model.refit, metric=model.metric, train_metrics=out.train_metrics, eval_metrics=out.eval_metrics,
+        n_train=out.n_train, n_eval=out.n_eval, lineage=plan.lineage,
+    )
+    out.sha256 = save_artifact(plan.catalog.under(out.artifact_uri), final, spec.kind, metadata).sha256
 
 
 def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.DataFrame, y_eval: np.ndarray,
@@ -279,19 +278,18 @@ def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.
     champion was not trained on (see the module docstring). `days` = ds as epoch days."""
     model = plan.model
     cmodel, meta = load_artifact(champion.uri, champion.sha256)
-    if meta["label"] != model.label or meta["task"] != model.task:
-        raise PairFailure(f"champion {champion.version} predicts {meta['task']} label {meta['label']!r}, "
+    if meta.label != model.label or meta.task != model.task:
+        raise PairFailure(f"champion {champion.version} predicts {meta.task} label {meta.label!r}, "
                           f"not {model.task} label {model.label!r}")
-    unknown = [f for f in meta["features"] if plan.feature_types.get(f) != meta["feature_types"][f]]
+    unknown = [f for f in meta.features if plan.feature_types.get(f) != meta.feature_types[f]]
     if unknown:
         raise PairFailure(f"champion {champion.version} uses features not in this training set: {unknown}")
-    X = design_matrix(eval_rows, meta["features"], meta["feature_types"], meta["kind"], meta.get("categories"))
+    X = design_matrix(eval_rows, meta.features, meta.feature_types, meta.kind, meta.categories)
     champ_pred = predict_scores(cmodel, model.task, X)
-    lineage = meta.get("lineage") or {}
-    fit_end = lineage.get("eval_end" if meta.get("refit") else "train_end")
+    fit_end = meta.fit_until
     why = "no unseen rows to compare on"
-    if days is not None and fit_end:
-        unseen = days > (dt.date.fromisoformat(fit_end) - EPOCH).days
+    if days is not None:
+        unseen = days > (fit_end - EPOCH).days
         if unseen.any():
             why = f"{model.metric} is undefined on the {int(unseen.sum())} unseen rows"
             new_value = M.score(model.metric, y_eval[unseen], new_pred[unseen])
@@ -303,11 +301,15 @@ def compare_with_champion(champion: ChampionRef, plan: ModelPlan, eval_rows: pd.
     out.gate_value = M.score(model.metric, y_eval, new_pred)
     out.champion_value = M.score(model.metric, y_eval, champ_pred)
     out.gate_rows = len(y_eval)
-    out.gate_basis = (f"all {len(y_eval)} eval rows (the champion was trained on "
-                      f"{'them' if fit_end else 'an unknown window'}; {why})")
+    out.gate_basis = f"all {len(y_eval)} eval rows (the champion was trained on them; {why})"
 
 
 EPOCH = dt.date(1970, 1, 1)
+
+
+def _check_deadline(deadline: float | None, plan: ModelPlan, where: str) -> None:
+    if deadline is not None and time.perf_counter() > deadline:
+        raise PairFailure(f"exceeded the per-pair training timeout of {plan.timeout_seconds:g} s {where}")
 
 
 def _short(params: dict[str, Any]) -> str:

@@ -11,11 +11,12 @@ import math
 from dataclasses import dataclass
 
 from engine.config import HIGHER_IS_BETTER, ModelConfig, Slo
+from engine.records import ModelStatus
 
 
 @dataclass(frozen=True)
 class Decision:
-    status: str  # champion | rejected | failed | challenger
+    status: ModelStatus  # champion | rejected | challenger, or the pair's failed | waiting
     reason: str
 
 
@@ -28,16 +29,18 @@ def _fmt(value: float | None) -> str:
     return "nan" if value is None or value != value else f"{value:.4f}"
 
 
-def decide(model: ModelConfig, trained: bool, failure: str | None, value: float | None,
-           champion_version: str | None, champion_value: float | None, champion_problem: str | None,
-           gate: bool = True, compared: float | None = None, basis: str | None = None) -> Decision:
-    """champion (promote), rejected (both numbers in the reason), failed, or challenger (no gate).
+def decide(model: ModelConfig, *, value: float | None, champion_version: str | None = None,
+           champion_value: float | None = None, champion_problem: str | None = None, gate: bool = True,
+           compared: float | None = None, basis: str | None = None,
+           untrained: ModelStatus | None = None, reason: str | None = None) -> Decision:
+    """champion (promote), rejected (both numbers in the reason), or challenger (no gate); a
+    pair that did not train (`untrained`: failed | waiting) keeps that status and its `reason`.
 
     value: the new model's metric on the whole eval window (for the SLO); compared: its metric
     on the rows the champion was scored on (defaults to value); champion_value: the
     champion's metric on those rows."""
-    if not trained:
-        return Decision("failed", failure or "failed")
+    if untrained is not None:
+        return Decision(ModelStatus(untrained), reason or untrained.value)
     metric = model.metric
     value = math.nan if value is None else value
     have_champion = champion_version is not None
@@ -46,18 +49,18 @@ def decide(model: ModelConfig, trained: bool, failure: str | None, value: float 
     on = f" on {basis}" if basis else ""
     versus = f"; vs champion {champion_version}: {_fmt(new)} vs {_fmt(champ)}{on}" if have_champion else ""
     if not gate:
-        return Decision("challenger", f"not gated: {metric} {_fmt(value)}{versus}")
+        return Decision(ModelStatus.CHALLENGER, f"not gated: {metric} {_fmt(value)}{versus}")
     if not model.slo.met(value):
-        return Decision("rejected", f"{metric} {_fmt(value)} misses the SLO ({metric} {_slo_text(model.slo)}){versus}")
+        return Decision(ModelStatus.REJECTED, f"{metric} {_fmt(value)} misses the SLO ({metric} {_slo_text(model.slo)}){versus}")
     if not have_champion:
-        return Decision("champion", f"first model of the pair: {metric} {_fmt(value)} meets the SLO")
+        return Decision(ModelStatus.CHAMPION, f"first model of the pair: {metric} {_fmt(value)} meets the SLO")
     if champion_problem is not None or champ != champ:
         why = champion_problem or f"its {metric} is undefined on these rows"
-        return Decision("champion", f"champion {champion_version} could not be scored on the eval window ({why}); "
+        return Decision(ModelStatus.CHAMPION, f"champion {champion_version} could not be scored on the eval window ({why}); "
                                     f"promoted on the SLO: {metric} {_fmt(value)}")
     gain = new - champ if HIGHER_IS_BETTER[metric] else champ - new
     delta = model.promotion.min_delta
     head = f"{metric} {_fmt(new)} vs champion {champion_version} {_fmt(champ)}{on}"
     if gain > 0 and gain >= delta:
-        return Decision("champion", f"{head}: better by {gain:.4f} (min_delta {delta})")
-    return Decision("rejected", f"{head}: does not beat it by min_delta {delta} (gain {gain:.4f})")
+        return Decision(ModelStatus.CHAMPION, f"{head}: better by {gain:.4f} (min_delta {delta})")
+    return Decision(ModelStatus.REJECTED, f"{head}: does not beat it by min_delta {delta} (gain {gain:.4f})")

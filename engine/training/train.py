@@ -18,12 +18,15 @@ from typing import Any
 import pandas as pd
 
 from engine import registry
+from engine.catalog import Catalog
 from engine.config import Config, ModelConfig
 from engine.observability import ModelOutcome
+from engine.projection import ALL_SEGMENT, map_value
+from engine.records import ModelStatus
 from engine.training import gate as G
-from engine.training.estimators import get_estimator
+from engine.training.estimators import get_estimator, limits_of
 from engine.training.fit import ChampionRef, ModelPlan, PairResult, fit_pair
-from engine.training_sets import ALL_SEGMENT, CATEGORICAL, TrainingSetsResult, read_training_set
+from engine.training_sets import TrainingSetsResult, read_training_set
 
 RESULT_SCHEMA = (
     "model_id string, segment string, version string, status string, reason string, metric string, "
@@ -43,28 +46,17 @@ def model_version(logical_date: dt.date) -> str:
 # --------------------------------------------------------------------------- plans
 
 
-def lineage_of(cfg: Config, sets: TrainingSetsResult, model_id: str, validation_run_id: str | None) -> dict[str, Any]:
-    ms = sets.models[model_id]
-    fs = cfg.feature_sets[ms.feature_set]
-    return {
-        "training_sets": sets.path, "training_sets_version": sets.version, "run_id": sets.run_id,
-        "feature_set": ms.feature_set, "feature_table": sets.feature_tables[ms.feature_set],
-        "feature_version": sets.feature_versions[ms.feature_set], "validation_run_id": validation_run_id,
-        "entity": list(fs.entity),
-        "train_start": ms.window.train_start.isoformat(), "train_end": ms.window.train_end.isoformat(),
-        "eval_start": ms.window.eval_start.isoformat(), "eval_end": ms.window.eval_end.isoformat(),
-        "excluded_days": [d.isoformat() for d in ms.excluded_days],
-    }
-
-
 def make_plans(cfg: Config, models: list[ModelConfig], logical_date: dt.date, run_id: str, sets: TrainingSetsResult,
                validation_run_id: str | None) -> dict[str, ModelPlan]:
     version = model_version(logical_date)
+    cat = Catalog.of(cfg)
+    timeout = limits_of(cfg).pair_timeout_seconds
     return {
         m.model_id: ModelPlan(
-            model=m, estimator=get_estimator(m.estimator), feature_types=dict(sets.models[m.model_id].feature_types),
-            version=version, run_id=run_id, logical_date=logical_date, artifact_root=cfg.table("artifacts"),
-            lineage=lineage_of(cfg, sets, m.model_id, validation_run_id),
+            model=m, estimator=get_estimator(m.estimator),
+            feature_types=dict(sets.models[m.model_id].projection.feature_types), version=version, run_id=run_id,
+            logical_date=logical_date, catalog=cat, lineage=sets.lineage(cfg, m.model_id, validation_run_id),
+            timeout_seconds=timeout,
         )
         for m in models if m.model_id in sets.models
     }
@@ -150,8 +142,8 @@ def _trainer(plans: dict[str, ModelPlan], pair_ids: dict[int, tuple[str, str]],
                 data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
             result = fit_pair(pd.DataFrame(data), segment, plan, champions.get((model_id, segment)))
         except Exception as e:  # never let one pair take the job down
-            result = PairResult(model_id, segment, plan.version, "failed", reason=f"{type(e).__name__}: {e}",
-                                metric=plan.model.metric)
+            result = PairResult(model_id, segment, plan.version, ModelStatus.FAILED.value,
+                                reason=f"{type(e).__name__}: {e}", metric=plan.model.metric)
         return pd.DataFrame([_result_row(result)], columns=result_columns)
 
     return train_group
@@ -181,8 +173,7 @@ def run_job(spark, cfg: Config, plans: dict[str, ModelPlan], sets: TrainingSetsR
     df = df.select(
         F.element_at(pair_of, F.concat_ws("\x00", "model_id", "segment")).cast("int").alias("_pair"),
         F.col("split").alias("_split"), F.unix_date("ds").alias("_day"), F.xxhash64("row_key").alias("_key"), "label",
-        *[(F.col("categories") if kind == CATEGORICAL else F.col("features"))[name].alias(col)
-          for (name, kind), col in columns.items()],
+        *[map_value(name, kind).alias(col) for (name, kind), col in columns.items()],
     )
     df = df.withColumn("_slot", F.element_at(slot_of, F.col("_pair")).cast("int"))
     # repartition(n, _slot) puts each pair on its planned task; grouping by _slot too reuses
@@ -202,12 +193,13 @@ def run_job(spark, cfg: Config, plans: dict[str, ModelPlan], sets: TrainingSetsR
 def _baseline(pair_entries: list[registry.RegistryEntry], version: str) -> tuple[registry.RegistryEntry | None, bool]:
     """The model a new `version` is compared with, and whether the current champion IS
     `version` (a re-run of the date: then the baseline is the champion before it)."""
-    current = [e for e in pair_entries if e.status == "champion"]
+    current = [e for e in pair_entries if e.status == ModelStatus.CHAMPION]
     others = [e for e in current if e.version != version]
     if others:
         return max(others, key=lambda e: e.version), False
     if current:
-        previous = [e for e in pair_entries if e.status == "retired" and e.version < version and e.artifact_uri]
+        previous = [e for e in pair_entries
+                    if e.status == ModelStatus.RETIRED and e.version < version and e.artifact_uri]
         return (max(previous, key=lambda e: e.version) if previous else None), True
     return None, False
 
@@ -218,12 +210,13 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
     """Train the built models of `sets` (one Spark job), gate them, update the registry in
     one commit, and return one outcome per pair (plus one per skipped model).
 
-    Outcome statuses: promoted, rejected, failed, skipped (challenger with gate=False).
+    Outcome statuses (ModelStatus values, as in the registry): champion (promoted), rejected,
+    failed, waiting (not enough history yet), challenger (gate=False), skipped.
     Outcome value: the new model's metric on the rows compared with the champion when there
     is one (champion_value on the same rows), else on the whole latest eval window.
     """
     outcomes = [
-        ModelOutcome(m.model_id, "*", "skipped", metric=m.metric, reason=sets.skipped[m.model_id])
+        ModelOutcome(m.model_id, "*", ModelStatus.SKIPPED.value, metric=m.metric, reason=sets.skipped[m.model_id])
         for m in models if m.model_id in sets.skipped
     ]
     plans = make_plans(cfg, models, logical_date, run_id, sets, validation_run_id)
@@ -231,13 +224,14 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
         return outcomes
     version = model_version(logical_date)
     now = dt.datetime.now(dt.timezone.utc)
+    cat = Catalog.of(cfg)
 
     by_pair: dict[tuple[str, str], list[registry.RegistryEntry]] = {}
     for e in registry.entries(spark, cfg):
         if e.model_id in plans:
             by_pair.setdefault(e.key, []).append(e)
     baselines = {pair: _baseline(es, version) for pair, es in by_pair.items()}
-    champions = {pair: ChampionRef(b.version, b.artifact_uri, b.sha256)
+    champions = {pair: ChampionRef(b.version, registry.artifact(cat, b), b.sha256)
                  for pair, (b, _) in baselines.items() if b is not None and b.artifact_uri}
 
     results = run_job(spark, cfg, plans, sets, champions)
@@ -245,18 +239,22 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
     for model_id, plan in plans.items():
         if model_id not in seen:  # built, but not one row in its window
             segment = ALL_SEGMENT if plan.model.segment_by is None else "*"
-            results.append(PairResult(model_id, segment, version, "failed", metric=plan.model.metric,
-                                      reason="no training rows in the window (after exclusions and label maturity)"))
+            window = plan.lineage.window
+            results.append(PairResult(
+                model_id, segment, version, ModelStatus.WAITING.value, metric=plan.model.metric,
+                reason=f"waiting for history: no training rows in the window {window.train_start}..{window.eval_end} "
+                       "(after exclusions and label maturity)"))
 
     changed: list[registry.RegistryEntry] = []
     for r in sorted(results, key=lambda r: (r.model_id, r.segment)):
         plan = plans[r.model_id]
         model = plan.model
         baseline, replaces_itself = baselines.get((r.model_id, r.segment), (None, False))
-        decision = G.decide(model, r.status == "trained", r.reason, r.metric_value, r.champion_version,
-                            r.champion_value, r.champion_reason, gate=gate, compared=r.gate_value,
-                            basis=r.gate_basis)
-        lin, window = plan.lineage, sets.models[r.model_id].window
+        decision = G.decide(model, value=r.metric_value, champion_version=r.champion_version,
+                            champion_value=r.champion_value, champion_problem=r.champion_reason, gate=gate,
+                            compared=r.gate_value, basis=r.gate_basis,
+                            untrained=None if r.trained else ModelStatus(r.status), reason=r.reason)
+        lin = plan.lineage
         new = registry.RegistryEntry(
             model_id=r.model_id, segment=r.segment, version=version, run_id=run_id, logical_date=logical_date,
             status=decision.status, reason=decision.reason, estimator=model.estimator, task=model.task,
@@ -265,30 +263,30 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
             gate_value=_num(r.gate_value), gate_rows=r.gate_rows or None,
             train_metrics=r.train_metrics, eval_metrics=r.eval_metrics, params=r.params,
             artifact_uri=r.artifact_uri, sha256=r.sha256,
-            training_sets_path=sets.path, training_sets_version=sets.version,
-            feature_set=lin["feature_set"], feature_table=lin["feature_table"], feature_version=lin["feature_version"],
+            training_sets_path=lin.training_sets, training_sets_version=lin.training_sets_version,
+            feature_set=lin.feature_set, feature_table=lin.feature_table, feature_version=lin.feature_version,
             validation_run_id=validation_run_id,
-            train_start=window.train_start, train_end=window.train_end,
-            eval_start=window.eval_start, eval_end=window.eval_end,
-            excluded_days=list(sets.models[r.model_id].excluded_days), n_train=r.n_train, n_eval=r.n_eval,
+            train_start=lin.window.train_start, train_end=lin.window.train_end,
+            eval_start=lin.window.eval_start, eval_end=lin.window.eval_end,
+            excluded_days=list(lin.excluded_days), n_train=r.n_train, n_eval=r.n_eval,
             refit=model.refit, trained_at=r.trained_at, updated_at=now,
         )
         changed.append(new)
-        old = [e for e in by_pair.get((r.model_id, r.segment), []) if e.status == "champion" and e.version != version]
-        if decision.status == "champion":
+        old = [e for e in by_pair.get((r.model_id, r.segment), [])
+               if e.status == ModelStatus.CHAMPION and e.version != version]
+        if decision.status == ModelStatus.CHAMPION:
             for e in old:
                 changed.append(dataclasses.replace(
-                    e, status="retired", updated_at=now,
+                    e, status=ModelStatus.RETIRED, updated_at=now,
                     reason=f"retired: replaced by {version}: {decision.reason}"))
         elif replaces_itself and baseline is not None:
             # A re-run of the date replaced the champion's own row and did not win: the
             # champion before it serves again.
             changed.append(dataclasses.replace(
-                baseline, status="champion", updated_at=now,
-                reason=f"champion again: the re-run of {version} was {decision.status}"))
+                baseline, status=ModelStatus.CHAMPION, updated_at=now,
+                reason=f"champion again: the re-run of {version} was {decision.status.value}"))
         outcomes.append(ModelOutcome(
-            model_id=r.model_id, segment=r.segment,
-            status={"champion": "promoted"}.get(decision.status, decision.status),
+            model_id=r.model_id, segment=r.segment, status=decision.status.value,
             metric=model.metric, value=_num(r.metric_value if r.gate_value != r.gate_value else r.gate_value),
             champion_value=_num(r.champion_value),
             version=version, reason=decision.reason,
@@ -299,7 +297,3 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
 
 def _num(value: float | None) -> float | None:
     return None if value is None or value != value else float(value)
-
-
-def _fmt(value: float | None) -> str:
-    return "nan" if value is None or value != value else f"{value:.4f}"
