@@ -142,6 +142,8 @@ def aggregate(part, plan: Plan, dates: list[dt.date], columns: list[str],
             f"CASE WHEN count({value}) > 0 THEN kll_sketch_get_quantile_double("
             f"kll_sketch_agg_double(CAST({value} AS DOUBLE), {k}), array({ps})) END"
         ).alias(f"__q{j}"))
+    if plan.flags:
+        part = part.select("*", *[F.expr(condition).alias(name) for condition, name in plan.flags.items()])
     grouped = part.groupBy("ds").agg(*exprs, *extra_aggregations)
     extra_names = grouped.columns[1 + len(exprs):]
     rows = grouped.collect() if dates else []

@@ -54,6 +54,8 @@ class _MapNative(Native):
         plan.rows()
         plan.nulls(c)
         bad = f"{plan.present(c)} AND NOT ({self.condition(check, plan)})"
+        if self.examples:  # three aggregates test the condition: evaluate it once per row
+            bad = plan.flag(bad)
         plan.add(("unexpected", check.index), f"count(CASE WHEN {bad} THEN 1 END)")
         if self.examples:
             plan.add(("unexpected_min", check.index), f"min(CASE WHEN {bad} THEN {q(c)} END)")

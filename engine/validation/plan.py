@@ -65,6 +65,12 @@ class Plan:
         self.distinct: set[str] = set()  # columns needing exact distinct / duplicate counts
         self.median: dict[str, tuple[float, float]] = {}  # column -> sketch ranks bracketing its exact median
         self.entity: list[str] = []  # key columns whose duplicated keys are counted exactly
+        self.flags: dict[str, str] = {}  # SQL condition -> name of a boolean column computed once per row
+
+    def flag(self, condition: str) -> str:
+        """A boolean column holding `condition`, projected before the aggregation (so several
+        aggregates testing it evaluate it once per row, e.g. a regex)."""
+        return q(self.flags.setdefault(condition, f"__flag{len(self.flags)}"))
 
     @property
     def exact(self) -> bool:
