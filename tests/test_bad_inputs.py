@@ -55,7 +55,7 @@ def base(tmp_path_factory, spark):
     shutil.copy(REPO / "conf" / "features.yaml", conf)
     (conf / "models" / "minutes.yaml").write_text(yaml.safe_dump(MODEL))
     shutil.copytree(REPO / "expectations", root / "expectations")
-    generate(str(root / "lakehouse"), END, days=16, seed=5)
+    generate(str(root / "lakehouse"), END, days=16, seed=5, faults=False)  # the model trains
     pipeline.run(spark, load_config(conf), FIRST_NIGHT)
     return root
 
@@ -186,8 +186,9 @@ def remove_data_file(table: str) -> Callable[[Path], None]:
 
 
 def artifact_folder(project: Path) -> Path:
-    [meta] = list((project / "lakehouse" / "artifacts").rglob("metadata.json"))
-    return meta.parent
+    metas = list((project / "lakehouse" / "artifacts").rglob("metadata.json"))
+    assert len(metas) == 1, f"the base night should have trained one model, found {metas}"
+    return metas[0].parent
 
 
 def flip_model_byte(project: Path) -> None:
@@ -342,9 +343,8 @@ CASES = [
     Case("raw_folder_not_a_date", lambda p: (p / "lakehouse/raw/orders/ds=yesterday").mkdir(), RUN, 1,
          r"source orders: folder 'ds=yesterday'"),
     Case("raw_source_missing", remove("lakehouse/raw/orders"), RUN, 1, r"source orders: no Parquet dataset"),
-    Case("weather_log_damaged", damage_log("raw/weather"), RUN, 1, r"raw/weather",
-         xfail="needs read errors of a Delta source wrapped as SourceError naming the table"),
-    Case("weather_log_missing", remove_log("raw/weather"), RUN, 1, r"source weather: no Delta table"),
+    Case("weather_log_damaged", damage_log("raw/weather"), RUN, 1, r"raw/weather"),
+    Case("weather_log_missing", remove_log("raw/weather"), RUN, 1, r"raw/weather: does not exist"),
     # ---- lakehouse Delta logs (exit 1, table named, nothing committed lost)
     Case("features_log_damaged", damage_log("features/orders"), RUN, 1, r"features/orders",
          xfail="needs TableError naming the table when its Delta log cannot be read (storage helper)"),
