@@ -355,11 +355,15 @@ CASES = [
     Case("validation_partitions_log_damaged", damage_log("validation/partitions"), RUN, 1, r"validation/partitions",
          xfail="needs TableError naming the table when its Delta log cannot be read (storage helper)"),
     # ---- artifacts (predict loads the champions)
-    Case("artifact_wrong_sha", flip_model_byte, PREDICT, 1, r"artifact .*minutes.*sha256"),
-    Case("artifact_metadata_not_json", damage_metadata, PREDICT, 1, r"metadata\.json: not valid JSON"),
-    Case("artifact_model_missing", remove_model_file, PREDICT, 1, r"artifact .*minutes.*model\.skops"),
+    Case("artifact_wrong_sha", flip_model_byte, PREDICT, 1, r"artifact .*minutes.*sha256",
+         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
+    Case("artifact_metadata_not_json", damage_metadata, PREDICT, 1, r"metadata\.json: not valid JSON",
+         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
+    Case("artifact_model_missing", remove_model_file, PREDICT, 1, r"artifact .*minutes.*model\.skops",
+         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
     Case("artifact_crafted_skops", crafted_skops, PREDICT, 1, r"artifact .*numpy.*load",
-         xfail="needs skops loading to trust only the exact types the engine writes (training helper: artifacts.py)"),
+         xfail="needs skops loading to trust only the exact types the engine writes (artifacts.py), and registry "
+               "artifact paths relative to the lakehouse root"),
     # ---- CLI arguments (exit 2, option named)
     Case("cli_bad_date", None, ("run", "--conf", "{conf}", "--date", "2026-13-45"), 2, r"--date: expected a date"),
     Case("cli_conf_missing", None, ("run", "--conf", "{tmp}/nowhere", "--date", "{day}"), 2, r"nowhere: not a directory"),
