@@ -249,6 +249,8 @@ class Case:
 
 
 RUN = ("run", "--conf", "{conf}", "--date", "{day}")
+RELATIVE_ARTIFACTS = ("needs registry artifact paths relative to the lakehouse root (today a copied lakehouse "
+                      "loads the original's artifacts, so the tampered copy is never read)")
 PREDICT = ("predict", "--conf", "{conf}", "--model", "minutes", "--input", "{lake}/features/orders",
            "--output", "{tmp}/scored")
 DAY = re.escape(END.isoformat())
@@ -356,11 +358,11 @@ CASES = [
          xfail="needs TableError naming the table when its Delta log cannot be read (storage helper)"),
     # ---- artifacts (predict loads the champions)
     Case("artifact_wrong_sha", flip_model_byte, PREDICT, 1, r"artifact .*minutes.*sha256",
-         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
+         xfail=RELATIVE_ARTIFACTS),
     Case("artifact_metadata_not_json", damage_metadata, PREDICT, 1, r"metadata\.json: not valid JSON",
-         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
+         xfail=RELATIVE_ARTIFACTS),
     Case("artifact_model_missing", remove_model_file, PREDICT, 1, r"artifact .*minutes.*model\.skops",
-         xfail="needs registry artifact paths relative to the lakehouse root (today a copied lakehouse loads the original's artifacts, so the tampered copy is never read)"),
+         xfail=RELATIVE_ARTIFACTS),
     Case("artifact_crafted_skops", crafted_skops, PREDICT, 1, r"artifact .*numpy.*load",
          xfail="needs skops loading to trust only the exact types the engine writes (artifacts.py), and registry "
                "artifact paths relative to the lakehouse root"),
