@@ -14,8 +14,10 @@ One trial:
   4. the lakehouse compared with the clean run's:
      - every Delta table under the root (found by its _delta_log), read at its latest
        version, as a multiset of rows without run ids, timestamps of when things ran, Delta
-       version numbers and the project path; approximate statistics (profile quantiles,
-       means, distinct counts, summary values) within 5 %; `runs` is a log of attempts, so
+       version numbers and the project path, floats to 10 significant digits; approximate
+       statistics within 5 % (profile quantiles: in rank, against the clean partition's
+       data, as sketches err in rank; mean and stddev: 5 % of the column's range; distinct
+       counts and summary values: 5 % relative); `runs` is a log of attempts, so
        only each logical date's final `run` status is compared;
      - artifacts: every folder artifacts/<model>/<segment>/<version>/ and its model file's
        sha256;
@@ -186,12 +188,58 @@ def _key(row: dict[str, Any], table: str) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in row.items() if not _approx(k, table)))
 
 
-def _close(a: Any, b: Any) -> bool:
+QUANTILES = ("p05", "p25", "p50", "p75", "p95")
+
+
+class Ranks:
+    """Where a value falls in a feature partition's column: (share below, share at or below).
+    Quantile sketches err in rank, not in value; two sketched quantiles agree when their rank
+    intervals are within APPROX_TOLERANCE of each other."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[tuple, Any] = {}
+
+    def values(self, table: str, column: str, ds: Any):
+        key = (table, column, ds)
+        if key not in self.cache:
+            import numpy as np
+            import pyarrow.compute as pc
+            from deltalake import DeltaTable
+
+            data = DeltaTable(str(self.root / table)).to_pyarrow_table(columns=[column, "ds"])
+            col = pc.filter(data.column(column), pc.equal(data.column("ds"), ds)).drop_null()
+            self.cache[key] = np.sort(np.asarray(col.to_pylist(), dtype=float))
+        return self.cache[key]
+
+    def agree(self, row: dict[str, Any], a: float, b: float) -> bool:
+        import numpy as np
+
+        x = self.values(row["table"], row["column"], row["ds"])
+        if len(x) == 0:
+            return False
+        lo = lambda v: np.searchsorted(x, v, side="left") / len(x)  # noqa: E731
+        hi = lambda v: np.searchsorted(x, v, side="right") / len(x)  # noqa: E731
+        return max(0.0, lo(b) - hi(a), lo(a) - hi(b)) <= APPROX_TOLERANCE
+
+
+def _scale(row: dict[str, Any], column: str) -> float | None:
+    """Mean and stddev (of sampled or sketched data): within the tolerance times the column's
+    range (max - min) when the row has one."""
+    if column not in ("mean", "stddev"):
+        return None
+    try:
+        return float(row["max"]) - float(row["min"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _close(a: Any, b: Any, scale: float | None = None) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if a is None or b is None:
-            return a is b
         if isinstance(a, float) and math.isnan(a) and isinstance(b, float) and math.isnan(b):
             return True
+        if scale is not None:
+            return abs(a - b) <= APPROX_TOLERANCE * scale + 1e-9
         return abs(a - b) <= APPROX_TOLERANCE * max(abs(a), abs(b), 1e-9)
     if isinstance(a, str) and isinstance(b, str) and a.startswith("["):
         try:  # JSON top values: same values, counts within tolerance
@@ -202,7 +250,18 @@ def _close(a: Any, b: Any) -> bool:
     return a == b
 
 
-def compare_table(clean: list[dict], got: list[dict], table: str) -> str | None:
+def _agree(clean: dict, row: dict, table: str, ranks: Ranks | None) -> bool:
+    for k in row:
+        if not _approx(k, table) or _close(clean[k], row[k], _scale(row, k)):
+            continue
+        if k in QUANTILES and ranks is not None and isinstance(row[k], float) and isinstance(clean[k], float) \
+                and ranks.agree(row, clean[k], row[k]):
+            continue
+        return False
+    return True
+
+
+def compare_table(clean: list[dict], got: list[dict], table: str, ranks: Ranks | None = None) -> str | None:
     """None when equal as multisets (approximate columns within tolerance), else a reason."""
     if table == "runs":
         def final(rows):
@@ -220,7 +279,7 @@ def compare_table(clean: list[dict], got: list[dict], table: str) -> str | None:
         if not bucket:
             shown = {k: v for k, v in row.items() if not isinstance(v, (tuple, list)) and k != "kwargs"}
             return f"row not in the clean run: {str(shown)[:300]}"
-        match = next((c for c in bucket if all(_close(c[k], row[k]) for k in row if _approx(k, table))), None)
+        match = next((c for c in bucket if _agree(c, row, table, ranks)), None)
         if match is None:
             return f"approximate statistics differ beyond {APPROX_TOLERANCE:.0%}: {str(row)[:300]}"
         bucket.remove(match)
@@ -304,13 +363,14 @@ def duplicates(root: Path) -> list[str]:
 
 @dataclass
 class State:
+    root: Path
     tables: dict[str, list[dict]]
     artifacts: dict[str, str]
 
 
 def state(project: Path) -> State:
     root = project / "lakehouse"
-    return State({name: read_table(root, name) for name in delta_tables(root)}, artifacts(root))
+    return State(root, {name: read_table(root, name) for name in delta_tables(root)}, artifacts(root))
 
 
 def differences(clean: State, project: Path) -> list[tuple[str, str]]:
@@ -324,7 +384,7 @@ def differences(clean: State, project: Path) -> list[tuple[str, str]]:
         elif name not in clean.tables:
             out.append(("extra table", name))
         else:
-            reason = compare_table(clean.tables[name], got.tables[name], name)
+            reason = compare_table(clean.tables[name], got.tables[name], name, Ranks(clean.root))
             if reason:
                 out.append((f"{name} differs", reason))
     if clean.artifacts != got.artifacts:
