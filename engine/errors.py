@@ -43,3 +43,11 @@ class TrainingError(RetrainError):
 
 class DataQualityBlocked(RetrainError):
     """The run finished, but data-quality checks blocked partitions or models."""
+
+
+class ReportError(RetrainError):
+    """A report or the Data Docs site cannot be built from the lakehouse as it is."""
+
+
+class TrackingError(RetrainError):
+    """Models cannot be logged to the MLflow tracking server (or an artifact to log is wrong)."""
