@@ -98,7 +98,7 @@ def test_report_is_one_self_contained_file(demo):
     assert size < 10_000_000
     assert not re.search(r"<script[^>]*\bsrc=", text), "a script is loaded from elsewhere"
     assert not re.search(r"<link[^>]*\bhref=", text), "a stylesheet is loaded from elsewhere"
-    assert "cdn.plot.ly" not in text and "plotly.js" in text
+    assert "plotly.js" in text  # the bundle itself (it mentions its CDN only for geo maps, unused)
     for section in SECTIONS:
         assert f'<section id="{section}">' in text
 
@@ -118,7 +118,7 @@ def test_report_opens_in_chromium_without_errors_and_shows_four_plotted_sections
                       if "CONSOLE" in line and ("Uncaught" in line or "Error" in line)]
     assert console_errors == [], console_errors
     dom = result.stdout
-    assert 'id="report-errors"></div>' in dom and "Chart error" not in dom  # the page's error hook stayed empty
+    assert '<div id="report-errors"></div>' in dom, "the page's error hook caught a script error"
     parts = {s: dom.split(f'<section id="{s}">', 1)[1].split("</section>", 1)[0] for s in SECTIONS}
     for section, body in parts.items():
         assert body.count('class="main-svg"') >= 2, f"section {section}: no chart was drawn"
@@ -127,6 +127,12 @@ def test_report_opens_in_chromium_without_errors_and_shows_four_plotted_sections
     assert re.search(r'<g class="hm"[^>]*>\s*<image', parts["validation"]), "heatmap not drawn"
     assert parts["columns"].count('class="point"') >= 20
     assert parts["models"].count('class="point"') >= 4
+
+    # ... and the check can fail: the same page with a broken script shows the error.
+    broken = tmp_path / "broken.html"
+    broken.write_text(page.read_text().replace("</body>", "<script>notDefinedAnywhere();</script></body>"))
+    dom = browse(broken, tmp_path, "--dump-dom").stdout
+    assert '<div id="report-errors"></div>' not in dom and "notDefinedAnywhere" in dom
 
 
 def test_heatmap_marks_every_fault_on_its_day_and_column_and_the_release(spark, demo):
@@ -186,7 +192,7 @@ def test_data_docs_site_is_gx_and_linked_from_the_report(demo, tmp_path):
 def test_a_lakehouse_without_tables_still_gets_a_report(tmp_path):
     conf = tmp_path / "conf"
     conf.mkdir()
-    (conf / "project.yaml").write_text("name: empty\nlakehouse: ./lakehouse\n")
+    (conf / "project.yaml").write_text("name: empty\nlakehouse: ./lakehouse\nsources: {}\n")
     (conf / "features.yaml").write_text("feature_sets: {}\n")
     cfg = load_config(conf)
     page = Path(report_html.write_report(None, cfg, end=END))
