@@ -25,7 +25,7 @@ from engine.validation.api import release_partition
 REPO = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 22)
 DAYS = 24
-NIGHTS = 3
+NIGHTS = 2
 MODEL = """\
 model_id: late_delivery
 feature_set: orders
@@ -69,7 +69,7 @@ def browse(page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def demo(spark, tmp_path_factory):
-    """A 24-day demo source, 3 nightly runs with one segmented model, one partition released."""
+    """A 24-day demo source, 2 nightly runs with one segmented model, one partition released."""
     root = tmp_path_factory.mktemp("report_demo")
     conf = root / "conf"
     (conf / "models").mkdir(parents=True)
@@ -110,6 +110,7 @@ def test_report_opens_in_chromium_without_errors_and_shows_four_plotted_sections
     assert result.returncode == 0, result.stderr[-2000:]
     assert shot.exists() and shot.stat().st_size > 50_000, "no screenshot (or a blank one)"
     if os.environ.get("RETRAIN_UPDATE_SCREENSHOT"):
+        (REPO / "docs").mkdir(exist_ok=True)
         shutil.copy(shot, REPO / "docs" / "report.png")
 
     result = browse(page, tmp_path, "--dump-dom")
