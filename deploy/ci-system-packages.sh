@@ -2,6 +2,7 @@
 # Install the Debian packages whose binaries the tests start, only if they are missing:
 #   prometheus             -> promtool (tests/test_alert_rules.py)
 #   prometheus-pushgateway -> /usr/bin/prometheus-pushgateway (tests/test_metrics.py)
+#   chromium               -> headless browser (tests/test_report_html.py opens the HTML report)
 # Idempotent and quiet: prints nothing when all is there; prints apt's output only when it
 # fails. Runs as root, or through `sudo -n` (no password prompt) otherwise.
 # On a host running systemd, the services these packages start on install are stopped and
@@ -13,6 +14,7 @@ command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ ! -x /usr/bin/prometheus-pushgateway ] && ! command -v prometheus-pushgateway >/dev/null 2>&1; then
     missing="$missing prometheus-pushgateway"
 fi
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

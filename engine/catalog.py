@@ -15,7 +15,7 @@ The layout under the lakehouse root is a public interface (users and tools read 
 
     files: artifacts/<model_id>/<segment>/<version>/, validation/docs/<set>/ds=<ds>/<run>.json,
     alerts.jsonl (validation.alerts_file), _metrics/retrain.prom (metrics.textfile),
-    reports/, _lock.json
+    reports/ (latest.html, report-<day>.html, data_docs/), _lock.json
 
 Readers and writers ask a `Catalog` for paths; nothing else builds a lakehouse path. The URI
 helpers (`local_path`, `is_local`, `join`, `filesystem`) are the only place that knows how a
@@ -331,8 +331,12 @@ class Catalog:
             return relative
         return join(self.root, relative)
 
+    @property
+    def validation_docs(self) -> str:
+        return join(self.root, VALIDATION_DOCS)
+
     def validation_doc(self, feature_set: str, ds: dt.date, run_id: str) -> str:
-        return join(self.root, VALIDATION_DOCS, feature_set, f"ds={ds.isoformat()}", f"{run_id}.json")
+        return join(self.validation_docs, feature_set, f"ds={ds.isoformat()}", f"{run_id}.json")
 
     @property
     def alerts_file(self) -> str:
@@ -345,6 +349,15 @@ class Catalog:
     @property
     def reports(self) -> str:
         return join(self.root, REPORTS)
+
+    @property
+    def data_docs(self) -> str:
+        """GX's Data Docs site of the validation results (reports/data_docs/index.html)."""
+        return join(self.reports, "data_docs")
+
+    def report(self, day: dt.date | None = None) -> str:
+        """The HTML report: reports/latest.html, or the dated copy reports/report-<day>.html."""
+        return join(self.reports, "latest.html" if day is None else f"report-{day.isoformat()}.html")
 
     @property
     def lock_file(self) -> str:

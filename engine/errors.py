@@ -35,3 +35,11 @@ class LockError(RetrainError):
 
 class ArtifactError(RetrainError):
     """A model artifact is missing or its sha256 does not match its metadata."""
+
+
+class ReportError(RetrainError):
+    """A report or the Data Docs site cannot be built from the lakehouse as it is."""
+
+
+class TrackingError(RetrainError):
+    """Models cannot be logged to the MLflow tracking server (or an artifact to log is wrong)."""
