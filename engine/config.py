@@ -26,6 +26,7 @@ from pydantic import (
 
 from engine import catalog
 from engine.errors import ConfigError
+from engine.expressions import check_expression
 from engine.transforms import TRANSFORMS
 
 IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -70,6 +71,21 @@ class MetricsSettings(Frozen):
     job: str = "retrain"
 
 
+class TrainingSettings(Frozen):
+    """Bounds every night's fits stay within (checked at config load and while training)."""
+
+    max_n_estimators: int = Field(5000, ge=1)  # n_estimators / max_iter of any estimator
+    pair_timeout_seconds: float = Field(3600.0, gt=0)  # one pair's grid search + refit
+
+
+class MlflowSettings(Frozen):
+    """Optional: mirror every trained (model, segment) to MLflow (the registry stays the truth)."""
+
+    tracking_uri: str | None = None  # e.g. http://127.0.0.1:5000 or sqlite:///mlflow.db
+    registry_uri: str | None = None
+    experiment_prefix: str = "retrain"
+
+
 class Project(Frozen):
     name: str = "retrain"
     lakehouse: str = "./lakehouse"
@@ -78,6 +94,8 @@ class Project(Frozen):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     lock_ttl_minutes: int = Field(360, ge=1)  # a lock older than this is stale
 
     @field_validator("sources")
@@ -103,6 +121,12 @@ class Rolling(Frozen):
     agg: Agg
     days: int = Field(ge=1, le=366)
 
+    @field_validator("column")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        check_expression(value)
+        return value
+
 
 class AsOfJoin(Frozen):
     """Join the latest row of another source at or before the event time, never a later one."""
@@ -118,6 +142,12 @@ class Label(Frozen):
     expr: str  # Spark SQL expression over the source row
     delay_days: int = Field(0, ge=0)  # the label for ds is known at ds + delay_days
 
+    @field_validator("expr")
+    @classmethod
+    def _safe(cls, value: str) -> str:
+        check_expression(value)
+        return value
+
 
 class FeatureSet(Frozen):
     name: str = ""
@@ -130,6 +160,20 @@ class FeatureSet(Frozen):
     as_of_joins: list[AsOfJoin] = Field(default_factory=list)
     transforms: list[str] = Field(default_factory=list)  # registered Python transforms
     labels: dict[str, Label] = Field(default_factory=dict)
+
+    @field_validator("features")
+    @classmethod
+    def _safe_features(cls, value: dict[str, str]) -> dict[str, str]:
+        for expr in value.values():
+            check_expression(expr)
+        return value
+
+    @field_validator("event_time")
+    @classmethod
+    def _safe_event_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_expression(value)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> "FeatureSet":
@@ -372,10 +416,10 @@ def load_config(conf_dir: str | Path) -> Config:
             )
         if model.segment_by is not None and model.segment_by not in available:
             raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is not a column of feature set {fs.name!r}")
-        from engine.training.estimators import check_estimator
+        from engine.training.estimators import check_estimator, limits_of
 
         try:
-            check_estimator(model.estimator, model.task, {**model.params, **{k: v[0] for k, v in model.grid.items() if v}})
+            check_estimator(model.estimator, model.task, model.params, grid=model.grid, limits=limits_of(project))
         except ValueError as e:
             raise ConfigError(f"{file}: estimator: {e}") from e
         models[model.model_id] = model

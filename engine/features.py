@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from typing import Collection, Iterable, Mapping
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -92,50 +91,6 @@ def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end
         raise SourceError(f"source {name} ({path}): has no ds column (expected partitions ds=YYYY-MM-DD)")
     df = df.withColumn("ds", F.col("ds").cast("date"))
     return df.where((F.col("ds") >= F.lit(start)) & (F.col("ds") <= F.lit(end)))
-
-
-# --------------------------------------------------------------------------- expressions
-
-# Functions that reach outside the expression language: Java reflection runs any static
-# method of the driver's and executors' JVMs.
-FORBIDDEN_FUNCTIONS = ("reflect", "java_method", "try_reflect")
-_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
-_CALL = re.compile(r"`?([A-Za-z_][A-Za-z0-9_.]*)`?\s*\(")
-_SUBQUERY = re.compile(r"\bselect\b|\(\s*table\b", re.IGNORECASE)  # not FROM: extract(day FROM ts) is fine
-
-
-def check_expression(expr: str) -> None:
-    """Raise ValueError when a feature expression may do more than compute a value from its
-    row: Java reflection (`reflect`, `java_method`, `try_reflect`) or a subquery (which can
-    read any table or file). Config loading calls it for every expression; build_features
-    calls it again."""
-    code = _STRING_LITERAL.sub("''", expr)  # a string literal may say anything
-    for match in _CALL.finditer(code):
-        name = match.group(1).lower().rsplit(".", 1)[-1]
-        if name in FORBIDDEN_FUNCTIONS:
-            raise ValueError(f"expression {expr!r} calls {match.group(1)}(), which is not allowed "
-                             f"(no {', '.join(FORBIDDEN_FUNCTIONS)} in feature expressions)")
-    if _SUBQUERY.search(code):
-        raise ValueError(f"expression {expr!r} contains a subquery (SELECT or TABLE), which is not allowed: "
-                         "an expression computes a value from its own row")
-
-
-def expressions(fs: FeatureSet) -> list[tuple[str, str]]:
-    """(where, expression) of every Spark SQL expression of a feature set."""
-    out = [(f"features.{n}", e) for n, e in fs.features.items()]
-    out += [(f"labels.{n}.expr", label.expr) for n, label in fs.labels.items()]
-    out += [(f"rolling.{i}.column", r.column) for i, r in enumerate(fs.rolling)]
-    if fs.event_time:
-        out.append(("event_time", fs.event_time))
-    return out
-
-
-def _check_expressions(fs: FeatureSet) -> None:
-    for where, expr in expressions(fs):
-        try:
-            check_expression(expr)
-        except ValueError as e:
-            raise FeatureError(f"feature set {fs.name}: {where}: {e}") from e
 
 
 # --------------------------------------------------------------------------- features
@@ -318,7 +273,6 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
     skipping `excluded` days (source -> days; see the module doc)."""
     if not dates:
         raise FeatureError(f"feature set {fs.name}: no dates to build")
-    _check_expressions(fs)
     excluded = {k: frozenset(v) for k, v in (excluded or {}).items()}
     dates = sorted(set(dates))
     first, last = dates[0], dates[-1]

@@ -21,7 +21,7 @@ Metrics, all gauges (the value is about the last exported run unless said otherw
   retrain_partitions_quarantined{table}               partitions quarantined in the run.
   retrain_validation_failures{table,column,severity}  failed expectations in the run.
   retrain_models{status}                              (model, segment) pairs by outcome:
-      trained (= promoted + rejected), promoted, rejected, failed, skipped, waiting (not
+      trained (= champion + rejected), champion, rejected, failed, skipped, waiting (not
       enough history yet: not a failure).
   retrain_model_consecutive_rejections{model_id,segment}  consecutive evaluations (over
       logical dates) that ended in rejection; promotion resets it; failed/skipped/not-due
@@ -65,7 +65,7 @@ RUN_STAGE = "run"
 # held something back (exit code 3); partial = finished, some (model, segment) pairs failed
 # to train (exit code 4). Those are alerted on separately (quarantined partitions, failed models).
 FINISHED = frozenset({"success", "blocked", "partial"})
-MODEL_STATUSES = ("trained", "promoted", "rejected", "failed", "skipped", "waiting")
+MODEL_STATUSES = ("trained", "champion", "rejected", "failed", "skipped", "waiting")
 
 LAST_SUCCESS = "retrain_last_success_timestamp_seconds"
 LAST_COMPLETION = "retrain_last_completion_timestamp_seconds"
@@ -102,7 +102,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family(QUARANTINED, "Partitions quarantined by validation in the last run.", ("table",)),
     Family(VALIDATION_FAILURES, "Failed expectations in the last run.",
            ("table", "column", "severity")),
-    Family(MODELS, "(model, segment) pairs by outcome in the last run; trained = promoted + rejected.",
+    Family(MODELS, "(model, segment) pairs by outcome in the last run; trained = champion + rejected.",
            ("status",)),
     Family(CONSECUTIVE_REJECTIONS, "Consecutive evaluations (by logical date) of a (model, segment) "
            "that ended in rejection by the promotion gate.", ("model_id", "segment"), carried=True),
@@ -171,20 +171,20 @@ def build_state(summary: RunSummary, previous: State | None) -> State:
                 state[name][key] = 0.0
 
     counts = Counter(m.status for m in summary.models)
-    counts["trained"] = counts["promoted"] + counts["rejected"]
+    counts["trained"] = counts["champion"] + counts["rejected"]
     state[MODELS] = {(status,): float(counts[status]) for status in MODEL_STATUSES}
 
     streak = dict(prev.get(CONSECUTIVE_REJECTIONS, {}))
     evaluated = dict(prev.get(LAST_EVALUATED, {}))
     day = _date_ts(summary.logical_date)
     for m in summary.models:
-        if m.status not in ("promoted", "rejected"):
+        if m.status not in ("champion", "rejected"):
             continue  # failed / skipped / waiting: no verdict on the model, the streak stands
         key = (m.model_id, m.segment)
         count, last = streak.get(key, 0.0), evaluated.get(key)
         if last is not None and day < last:
             continue  # an older logical date re-run: it does not rewrite the streak
-        if m.status == "promoted":
+        if m.status == "champion":
             count = 0.0
         elif last is not None and day == last:
             count = max(count, 1.0)  # the same date again: do not count it twice

@@ -61,7 +61,7 @@ class ModelOutcome:
 
     model_id: str
     segment: str
-    status: str  # promoted | rejected | failed | skipped (whole model, segment "*") | waiting (not enough history yet)
+    status: str  # a records.ModelStatus value: champion | rejected | failed | skipped (whole model, segment "*") | waiting (not enough history yet)
     metric: str | None = None
     value: float | None = None
     champion_value: float | None = None
@@ -111,7 +111,7 @@ def write_stage(spark, runs_path: str, record: StageRecord) -> None:
 
 # Run statuses of a night that is done: the next run does not redo it (a failed night is retried).
 PROCESSED = ("success", "blocked", "partial")
-TRAINED = ("promoted", "rejected")
+TRAINED = ("champion", "rejected")
 
 
 def run_status(summary: RunSummary) -> str:

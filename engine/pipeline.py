@@ -218,10 +218,10 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
     with run.stage("train") as record:
         outcomes = train_models(run.spark, run.cfg, trainable, logical_date, run.summary.run_id, sets, validation_run_id)
         run.summary.models.extend(outcomes)
-        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("promoted", "rejected", "failed", "waiting")}
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("champion", "rejected", "failed", "waiting")}
         record.rows_out = len(outcomes)
         record.detail = ", ".join(f"{v} {k}" for k, v in counts.items() if v or k != "waiting")
-        trained = counts["promoted"] + counts["rejected"]
+        trained = counts["champion"] + counts["rejected"]
         if counts["failed"] and not trained:
             record.status = "failed"
             record.error = f"all {counts['failed']} (model, segment) pairs that tried to train failed"

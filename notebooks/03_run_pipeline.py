@@ -98,7 +98,7 @@ summary_rows = pd.DataFrame([{
     "run_id": s.run_id, "logical_date": s.logical_date, "status": s.status,
     "seconds": round(s.duration_seconds, 1),
     "quarantined": "; ".join(f"{t}: {', '.join(d.isoformat() for d in ds)}" for t, ds in s.quarantined.items()),
-    "promoted": s.count_models("promoted"), "rejected": s.count_models("rejected"),
+    "champion": s.count_models("champion"), "rejected": s.count_models("rejected"),
     "failed_models": s.count_models("failed"), "skipped_models": s.count_models("skipped"),
     "waiting_models": s.count_models("waiting"),
     "warnings": "\n".join(s.warnings), "notes": "\n".join(s.notes),

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine import catalog, features, tables
+from engine import catalog, expressions, features, tables
 from engine.config import load_config
 from engine.errors import FeatureError, SourceError
 
@@ -272,14 +272,14 @@ def test_event_time_that_is_not_a_timestamp_is_named(spark, project):
 ])
 def test_check_expression_rejects_reflection_and_subqueries(expr):
     with pytest.raises(ValueError, match="not allowed"):
-        features.check_expression(expr)
+        expressions.check_expression(expr)
 
 
 @pytest.mark.parametrize("expr", ["amount / items", "concat('reflect(', region)", "coalesce(amount, 0)",
                                   "CAST(dayofweek(ds) IN (1, 7) AS INT)",
                                   "extract(HOUR FROM event_ts)", "from_unixtime(0)"])
 def test_check_expression_accepts_row_expressions(expr):
-    features.check_expression(expr)
+    expressions.check_expression(expr)
 
 
 def test_build_features_refuses_a_reflective_expression(spark, project):

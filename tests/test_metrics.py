@@ -64,7 +64,7 @@ def test_textfile_has_every_signal(tmp_path):
     path = tmp_path / "_metrics" / "retrain.prom"  # the directory does not exist yet
     run = summary(
         1,
-        models=[ModelOutcome("churn", "eu", "promoted"), ModelOutcome("churn", "us", "rejected"),
+        models=[ModelOutcome("churn", "eu", "champion"), ModelOutcome("churn", "us", "rejected"),
                 ModelOutcome("ltv", "all", "failed", reason="boom")],
         quarantined={"features/orders": [dt.date(2024, 4, 30), dt.date(2024, 5, 1)]},
         failures=[
@@ -92,7 +92,7 @@ def test_textfile_has_every_signal(tmp_path):
         (("column", "amount"), ("severity", "block"), ("table", "features/orders")): 2.0,
         (("column", ""), ("severity", "warn"), ("table", "features/orders")): 1.0}
     models = {dict(k)["status"]: v for k, v in m["retrain_models"].items()}
-    assert models == {"trained": 2.0, "promoted": 1.0, "rejected": 1.0, "failed": 1.0, "skipped": 0.0,
+    assert models == {"trained": 2.0, "champion": 1.0, "rejected": 1.0, "failed": 1.0, "skipped": 0.0,
                       "waiting": 0.0}
     assert m["retrain_model_consecutive_rejections"] == {(("model_id", "churn"), ("segment", "us")): 1.0,
                                                          (("model_id", "churn"), ("segment", "eu")): 0.0}
@@ -137,7 +137,7 @@ def test_blocked_run_counts_as_finished_and_skipped_stage_has_no_duration(tmp_pa
 
 def test_partial_run_is_finished_and_waiting_pairs_are_not_failures(tmp_path):
     path = tmp_path / "retrain.prom"
-    outcomes = [ModelOutcome("churn", "us", "promoted", "auc", 0.8), ModelOutcome("churn", "eu", "failed"),
+    outcomes = [ModelOutcome("churn", "us", "champion", "auc", 0.8), ModelOutcome("churn", "eu", "failed"),
                 ModelOutcome("churn", "apac", "waiting", reason="3 of 14 days of history")]
     export_metrics(summary(1, "partial", models=outcomes), SETTINGS, str(path))
     m = read(path)
@@ -172,12 +172,12 @@ def test_consecutive_rejections_follow_logical_dates(tmp_path):
         values = read(path).get("retrain_model_consecutive_rejections", {})
         return {dict(k)["segment"]: v for k, v in values.items()}
 
-    assert streak(1, ("eu", "rejected"), ("us", "promoted")) == {"eu": 1, "us": 0}
+    assert streak(1, ("eu", "rejected"), ("us", "champion")) == {"eu": 1, "us": 0}
     assert streak(2, ("eu", "rejected"), ("us", "rejected")) == {"eu": 2, "us": 1}
     assert streak(2, ("eu", "rejected"), ("us", "rejected")) == {"eu": 2, "us": 1}  # rerun of a date
     assert streak(3, ("eu", "failed")) == {"eu": 2, "us": 1}  # no verdict; us not due: unchanged
-    assert streak(1, ("eu", "promoted")) == {"eu": 2, "us": 1}  # an older date does not rewrite it
-    assert streak(4, ("eu", "rejected"), ("us", "promoted")) == {"eu": 3, "us": 0}
+    assert streak(1, ("eu", "champion")) == {"eu": 2, "us": 1}  # an older date does not rewrite it
+    assert streak(4, ("eu", "rejected"), ("us", "champion")) == {"eu": 3, "us": 0}
 
 
 def test_unwritable_textfile_and_dead_pushgateway_do_not_raise(tmp_path, caplog):
@@ -266,7 +266,7 @@ def test_pushgateway_keeps_last_success_after_a_failed_run(pushgateway):
         tuple(sorted(group + (("stage", "features"),))): 180.0}
 
     # Another pipeline's group is separate and does not disturb this one's streak.
-    export_metrics(summary(3, models=[ModelOutcome("churn", "eu", "promoted")]), settings, None, pipeline="other")
+    export_metrics(summary(3, models=[ModelOutcome("churn", "eu", "champion")]), settings, None, pipeline="other")
     m = scrape(pushgateway)
     streaks = {dict(k)["pipeline"]: v for k, v in m["retrain_model_consecutive_rejections"].items()}
     assert streaks == {"demo": 2.0, "other": 0.0}

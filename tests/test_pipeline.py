@@ -177,14 +177,14 @@ def _summary(*, models=(), quarantined=None):
 
 
 @pytest.mark.parametrize(("models", "quarantined", "status", "code"), [
-    ([("a", "promoted"), ("b", "rejected")], None, "success", 0),
-    ([("a", "promoted"), ("b", "waiting")], None, "success", 0),  # not enough history yet: not a failure
+    ([("a", "champion"), ("b", "rejected")], None, "success", 0),
+    ([("a", "champion"), ("b", "waiting")], None, "success", 0),  # not enough history yet: not a failure
     ([("a", "waiting"), ("b", "waiting")], None, "success", 0),  # a cold start
     ([], None, "success", 0),  # nothing due
-    ([("a", "promoted")], {"features/orders": [END]}, "blocked", 3),
+    ([("a", "champion")], {"features/orders": [END]}, "blocked", 3),
     ([("a", "skipped")], None, "blocked", 3),  # window lost too many days
-    ([("a", "promoted"), ("b", "failed")], None, "partial", 4),
-    ([("a", "promoted"), ("b", "failed")], {"features/orders": [END]}, "partial", 4),
+    ([("a", "champion"), ("b", "failed")], None, "partial", 4),
+    ([("a", "champion"), ("b", "failed")], {"features/orders": [END]}, "partial", 4),
     ([("a", "failed"), ("b", "failed")], None, "failed", 1),  # nothing trained: the night failed
     ([("a", "failed"), ("b", "waiting")], None, "failed", 1),
 ])

@@ -92,9 +92,8 @@ BOUNDED_BY_MAX_N_ESTIMATORS = ("n_estimators", "max_iter")
 
 
 def limits_of(cfg: Any) -> TrainingLimits:
-    """The configured limits: `project.training` (a TrainingLimits) when the config has it,
-    else the defaults."""
-    configured = getattr(cfg.project, "training", None)
+    """The configured limits (`training:` in project.yaml) of a Config or a Project."""
+    configured = getattr(getattr(cfg, "project", cfg), "training", None)
     if configured is None:
         return TrainingLimits()
     return TrainingLimits(max_n_estimators=configured.max_n_estimators,
