@@ -361,17 +361,31 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
     path = feature_table(cfg, fs)
     version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
     if has_delta_extension(spark):
-        rows = tables.read(spark, path, version, partitions=dates).count()
-    else:
-        rows = _rows_in_version(path, dates, version)
-    return version, rows
+        return version, tables.read(spark, path, version, partitions=dates).count()
+    return version, tables.num_records(path, version, partitions=dates)
 
 
-def _rows_in_version(path: str, dates: list[dt.date], version: int) -> int:
-    """Row count of some partitions from the Delta log's file stats (no data read)."""
-    import pyarrow as pa
-    from deltalake import DeltaTable
+def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> dict[dt.date, frozenset]:
+    """The (source, day) pairs each computed partition recorded in `_source_days` (one small
+    aggregation over that column; a table written before lineage existed records nothing)."""
+    path = feature_table(cfg, fs)
+    if not tables.exists(path, spark):
+        return {}
+    df = tables.read(spark, path)
+    if SOURCE_DAYS not in df.columns:
+        return {}
+    rows = df.groupBy("ds").agg(F.first(SOURCE_DAYS).alias("read")).collect()
+    return {_as_date(r["ds"]): frozenset((x["source"], _as_date(x["ds"])) for x in (r["read"] or [])) for r in rows}
 
-    actions = pa.table(DeltaTable(path, version=version).get_add_actions(flatten=True)).to_pylist()
-    wanted = set(dates)
-    return int(sum(a["num_records"] or 0 for a in actions if _as_date(a["partition.ds"]) in wanted))
+
+def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excluded) -> list[dt.date]:
+    """Computed partitions whose windows read other days than they would now: a day they read
+    was quarantined since, or a day they skipped was released (or has arrived). Recomputing
+    them with `excluded` makes every row depend on valid days only."""
+    recorded = recorded_source_days(spark, cfg, fs)
+    if not recorded:
+        return []
+    sources = {fs.source} | {j.source for j in fs.as_of_joins}
+    available = {s: set(source_dates(spark, cfg, s)) for s in sources}
+    return sorted(d for d, read in recorded.items()
+                  if read != frozenset(source_days_read(fs, d, excluded, available)))

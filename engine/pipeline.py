@@ -39,6 +39,9 @@ log = logging.getLogger("retrain")
 # progress(message, fraction done): the CLI draws a bar; the default does nothing.
 Progress = Callable[[str, float], None]
 STAGES = ("features", "validation", "training_sets", "train")
+# Recomputing partitions whose windows read a day quarantined in the same run can quarantine
+# another day (rarely); a few rounds reach the fixed point.
+MAX_DEPENDENT_ROUNDS = 3
 
 
 def latest_complete_day(today: dt.date | None = None) -> dt.date:
@@ -114,6 +117,15 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
     try:
         computed = _features_stage(run, logical_date, dates, recompute)
         validation_run_id = _validation_stage(run, computed)
+        # Quarantine holds through windows: a day quarantined just now must not feed the
+        # rolling windows or as-of joins of partitions computed before it was judged.
+        for _ in range(MAX_DEPENDENT_ROUNDS):
+            if not summary.quarantined:
+                break
+            recomputed = _features_stage(run, logical_date, {}, False)
+            if not recomputed:
+                break
+            validation_run_id = _validation_stage(run, recomputed) or validation_run_id
         if train:
             _training_stages(run, logical_date, validation_run_id)
         summary.status = run_status(summary)
@@ -134,26 +146,43 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
     return summary
 
 
+def _excluded_source_days(run: Run) -> dict[str, frozenset[dt.date]]:
+    """Source days that must not feed any window: the quarantined partitions of every set."""
+    from engine.validation import quarantined_dates
+
+    quarantined = {name: quarantined_dates(run.spark, run.cfg, name) for name in run.cfg.feature_sets}
+    return feature_map.excluded_source_days(run.cfg, quarantined)
+
+
 def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.date]] | None,
                     recompute: bool) -> dict[str, list[dt.date]]:
+    """Compute the new partitions (or `dates`), plus every partition whose windows read
+    other days than they would now (a day quarantined or released since it was computed)."""
     computed: dict[str, list[dt.date]] = {}
     with run.stage("features") as record:
         rows = 0
+        excluded = _excluded_source_days(run)
+        stale_total = 0
         for name, fs in run.cfg.feature_sets.items():
             if dates is not None:
-                todo = dates.get(name, [])
+                todo = list(dates.get(name, []))
             else:
                 todo = feature_map.pending_dates(run.spark, run.cfg, fs, logical_date)
                 if logical_date not in todo and (recompute or logical_date not in
                                                  feature_map.computed_dates(run.spark, run.cfg, fs)):
                     todo.append(logical_date)  # write_features names the source if it lacks the day
+            stale = set(feature_map.stale_dates(run.spark, run.cfg, fs, excluded)) - set(todo)
+            stale_total += len(stale)
+            todo = sorted(set(todo) | stale)
             if not todo:
                 continue
-            _, n = feature_map.write_features(run.spark, run.cfg, fs, sorted(todo))
-            computed[name] = sorted(todo)
+            _, n = feature_map.write_features(run.spark, run.cfg, fs, todo, excluded)
+            computed[name] = todo
             rows += n
         record.rows_out = rows
         record.detail = ", ".join(f"features/{k}: {len(v)} partitions" for k, v in computed.items()) or "nothing new"
+        if stale_total:
+            record.detail += f" ({stale_total} recomputed: their windows read a day quarantined or released since)"
     return computed
 
 
@@ -184,7 +213,8 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord) -> 
     for name, dates in todo.items():
         report = validate_partitions(run.spark, run.cfg, name, dates, run.summary.run_id)
         if report.quarantined:
-            run.summary.quarantined[report.table] = report.quarantined
+            seen = run.summary.quarantined.get(report.table, [])
+            run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
         run.summary.validation_failures.extend(report.alerts)
         run.summary.warnings.extend(report.warnings)
         quarantined += len(report.quarantined)
