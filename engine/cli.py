@@ -103,7 +103,13 @@ def run(conf: Path = ConfOpt,
         with _progress() as progress:
             summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
         code = _print_summaries(summaries)
+        _print_report(pipeline.write_report(spark, cfg))
     raise typer.Exit(code)
+
+
+def _print_report(path: str | None) -> None:
+    if path:
+        out.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -231,8 +237,28 @@ def demo(conf: Path = ConfOpt,
         from engine.report import render_demo_footer
 
         render_demo_footer(out, cfg, faults)
+        _print_report(pipeline.write_report(spark, cfg))
     # The demo's blocked partitions are the point of the demo: blocked (3) exits 0; others pass.
     raise typer.Exit(EXIT_OK if code == EXIT_BLOCKED else code)
+
+
+@app.command()
+def report(conf: Path = ConfOpt,
+           out_path: Optional[str] = typer.Option(None, "--out", help="HTML file (default: <lakehouse>/reports/latest.html + a dated copy)"),
+           start: Optional[str] = typer.Option(None, help="first day (default: 28 days before --end)"),
+           end: Optional[str] = typer.Option(None, help="last day (default: the latest logical date)"),
+           column: list[str] = typer.Option([], "--column", help="also show this column's history (table:column)"),
+           data_docs: bool = typer.Option(True, help="also build GX Data Docs for the validated partitions")) -> None:
+    """Write the HTML report (runs, validation heatmap, column history, models) and GX Data Docs."""
+    from engine.config import load_config
+    from engine.report_html import write_report
+
+    with _exit_codes():
+        cfg = load_config(conf)
+        path = write_report(_session(cfg), cfg, out=out_path, start=_date(start, "--start"),
+                            end=_date(end, "--end"), columns=tuple(column), data_docs=data_docs)
+        _print_report(path)
+    raise typer.Exit(EXIT_OK)
 
 
 if __name__ == "__main__":

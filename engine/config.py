@@ -86,6 +86,11 @@ class MlflowSettings(Frozen):
     experiment_prefix: str = "retrain"
 
 
+class ReportSettings(Frozen):
+    nightly: bool = True  # `retrain run` / jobs/nightly.py end by writing <lakehouse>/reports/latest.html
+    data_docs: bool = True  # and GX's Data Docs site for the validated partitions
+
+
 class Project(Frozen):
     name: str = "retrain"
     lakehouse: str = "./lakehouse"
@@ -96,6 +101,7 @@ class Project(Frozen):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
     lock_ttl_minutes: int = Field(360, ge=1)  # a lock older than this is stale
 
     @field_validator("sources")

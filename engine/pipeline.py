@@ -266,6 +266,31 @@ def _export_metrics(cfg: Config, summary: RunSummary) -> None:
         log.warning("metrics export failed: %s", e)
 
 
+def maintain_tables(spark, cfg: Config) -> None:
+    """Checkpoint, compact and vacuum the small tables every night appends to, so reading them
+    stays flat after a year of nights. A failure is logged, never fails the run."""
+    from engine import tables
+
+    try:
+        tables.maintain_small_tables(catalog.Catalog.of(cfg), spark)
+    except Exception as e:
+        log.warning("table maintenance skipped: %s", e)
+
+
+def write_report(spark, cfg: Config) -> str | None:
+    """The nightly HTML report (<lakehouse>/reports/latest.html + a dated copy), when
+    `reports.nightly`; a report never fails a run (None when it was not written)."""
+    if not cfg.project.reports.nightly:
+        return None
+    from engine.report_html import write_report as write
+
+    try:
+        return write(spark, cfg, data_docs=cfg.project.reports.data_docs)
+    except Exception as e:
+        log.warning("report not written: %s", e)
+        return None
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -290,8 +315,10 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
         todo = [logical_date]
         if last is not None and not force:
             todo = [last + dt.timedelta(days=i) for i in range(1, (logical_date - last).days + 1)]
-        return [run_date(spark, cfg, d, progress, recompute=force, night=(i, len(todo)))
-                for i, d in enumerate(todo)]
+        summaries = [run_date(spark, cfg, d, progress, recompute=force, night=(i, len(todo)))
+                     for i, d in enumerate(todo)]
+        maintain_tables(spark, cfg)
+        return summaries
 
 
 def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:

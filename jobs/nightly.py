@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end)]
         else:
             summaries = pipeline.run(spark, cfg, args.date, force=args.force)
+            pipeline.write_report(spark, cfg)
     except RetrainError as e:
         print(f"{error_label(e)}: {e}", file=sys.stderr)
         return exit_code(error=e)

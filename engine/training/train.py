@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import math
 from typing import Any
 
@@ -27,6 +28,8 @@ from engine.training import gate as G
 from engine.training.estimators import get_estimator, limits_of
 from engine.training.fit import ChampionRef, ModelPlan, PairResult, fit_pair
 from engine.training_sets import TrainingSetsResult, read_training_set
+
+log = logging.getLogger("retrain")
 
 RESULT_SCHEMA = (
     "model_id string, segment string, version string, status string, reason string, metric string, "
@@ -292,7 +295,27 @@ def train_models(spark, cfg: Config, models: list[ModelConfig], logical_date: dt
             version=version, reason=decision.reason,
         ))
     registry.commit(spark, cfg, changed)
+    _mirror_to_mlflow(cfg, changed, run_id)
     return outcomes
+
+
+def _mirror_to_mlflow(cfg: Config, changed: list[registry.RegistryEntry], run_id: str) -> None:
+    """Log the committed rows to MLflow when `mlflow.tracking_uri` is set. MLflow mirrors the
+    registry (which stays the truth): a tracking failure is logged, never fails training."""
+    settings = cfg.project.mlflow
+    if not settings.tracking_uri:
+        return
+    from engine.errors import TrackingError
+    from engine.mlflow_log import log_models
+
+    cat = Catalog.of(cfg)
+    located = [dataclasses.replace(e, artifact_uri=registry.artifact(cat, e)) if e.artifact_uri else e
+               for e in changed]
+    try:
+        log_models(settings.tracking_uri, located, retrain_run_id=run_id, registry_uri=settings.registry_uri,
+                   experiment_prefix=settings.experiment_prefix)
+    except TrackingError as e:
+        log.warning("mlflow: %s", e)
 
 
 def _num(value: float | None) -> float | None:
