@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from engine import pipeline, registry, tables
+from engine.catalog import Catalog
 from engine.config import load_config
 from engine.demo import generate
 
@@ -351,7 +352,7 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
     roots = (cluster_cfg.lakehouse, local_cfg.lakehouse)
 
     def both(name, drop=frozenset()):
-        return [rows(cfg.table(name), set(drop), root) for cfg, root in ((cluster_cfg, roots[0]), (local_cfg, roots[1]))]
+        return [rows(Catalog.of(cfg).path(name), set(drop), root) for cfg, root in ((cluster_cfg, roots[0]), (local_cfg, roots[1]))]
 
     features = both("features/orders")
     assert len(features[0]) > 10_000
@@ -391,9 +392,9 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
     assert {(r["segment"], r["status"]) for r in entries[0]} == {(s, "champion") for s in ("east", "north", "south", "west")}
     assert_same_rows("registry", *entries, key=["model_id", "segment", "version"], rel=1e-6)
     for tbl in ("features/orders", "validation/partitions", "training_sets", "registry"):
-        assert tables.version(cluster_cfg.table(tbl)) == tables.version(local_cfg.table(tbl)), tbl
+        assert tables.version(Catalog.of(cluster_cfg).path(tbl)) == tables.version(Catalog.of(local_cfg).path(tbl)), tbl
 
     # The executors wrote the artifacts; each loads with its sha256 verified.
     for champion in registry.champions(spark, cluster_cfg):
-        model, meta = registry.load_model(champion.artifact_uri, expected_sha256=champion.sha256)
-        assert meta["segment"] == champion.segment and hasattr(model, "predict")
+        model, meta = registry.load_model(Catalog.of(cluster_cfg), champion)
+        assert meta.segment == champion.segment and hasattr(model, "predict")
