@@ -9,7 +9,7 @@ import pytest
 
 from engine import catalog, expressions, features, tables
 from engine.config import load_config
-from engine.errors import FeatureError, SourceError
+from engine.errors import ConfigError, FeatureError, SourceError
 
 UTC = dt.timezone.utc
 
@@ -282,8 +282,7 @@ def test_check_expression_accepts_row_expressions(expr):
     expressions.check_expression(expr)
 
 
-def test_build_features_refuses_a_reflective_expression(spark, project):
+def test_config_refuses_a_reflective_expression(project):
     (project / "features.yaml").write_text(FEATURES.replace('"amount * 2"', "\"java_method('java.lang.Math', 'random')\""))
-    cfg = load_config(project)
-    with pytest.raises(FeatureError, match=r"feature set orders: features.amount_x2: expression .* not allowed"):
-        features.build_features(spark, cfg, cfg.feature_sets["orders"], [day(0)])
+    with pytest.raises(ConfigError, match=r"features.yaml: feature_sets.orders.features: expression .* not allowed"):
+        load_config(project)
