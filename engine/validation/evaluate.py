@@ -28,7 +28,7 @@ from engine.validation.native import MEDIAN_SKETCH_K, NATIVE, route, supported_t
 from engine.validation.outcomes import PROFILE_QUANTILES, CheckOutcome, ColumnProfile, Evaluation
 from engine.validation.plan import PartitionMetrics, Plan, kind_of, sql_lit
 from engine.validation.profiles import PROFILE_SKETCH_K
-from engine.validation.suites import Check, Suite
+from engine.validation.suites import Suite
 
 log = logging.getLogger("retrain.validation")
 

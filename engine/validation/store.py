@@ -17,7 +17,7 @@ import pyarrow as pa
 from engine import catalog, tables
 from engine.observability import ValidationFailure
 from engine.validation.evaluate import PROFILE_QUANTILES, CheckOutcome, ColumnProfile
-from engine.validation.gxrun import jsonable
+from engine.validation.gx_adapter import jsonable
 from engine.validation.suites import Check, Suite
 
 RESULTS_SCHEMA = catalog.VALIDATION_RESULTS.schema
@@ -105,10 +105,13 @@ def docs_path(cfg, feature_set: str, ds: dt.date, run_id: str) -> str:
 
 def validation_document(suite: Suite, run_id: str, table: str, ds: dt.date,
                         outcomes: list[CheckOutcome]) -> dict[str, Any]:
-    """The partition's result as GX's ExpectationSuiteValidationResult (its JSON form)."""
+    """The partition's result as GX's ExpectationSuiteValidationResult (its JSON form): the
+    suite's expectations (`outcomes` aligned with `suite.checks`; the engine's own checks,
+    such as entity keys and learned checks, are in validation/results, not in GX's docs)."""
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 
+    outcomes = outcomes[:len(suite.checks)]
     results = []
     for check, o in zip(suite.checks, outcomes):
         results.append(ExpectationValidationResult(

@@ -73,8 +73,7 @@ def load_suite(path: str | Path) -> Suite:
 
 
 def parse_suite(data: dict[str, Any], where: str = "<suite>") -> Suite:
-    from great_expectations.core import ExpectationSuite
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+    from engine.validation import gx_adapter
 
     name = data.get("name") or Path(where).stem
     checks: list[Check] = []
@@ -93,8 +92,7 @@ def parse_suite(data: dict[str, Any], where: str = "<suite>") -> Suite:
         if severity not in SEVERITIES:
             raise SuiteError(f"{label} ({etype}): meta.severity must be 'block' or 'warn', got {severity!r}")
         try:
-            config = ExpectationConfiguration(type=etype, kwargs=kwargs, meta=meta)
-            expectation = config.to_domain_obj()
+            expectation = gx_adapter.expectation(etype, kwargs, meta)
         except Exception as e:  # GX raises several kinds (not found, pydantic, invalid config)
             msg = " ".join(str(e).split())
             raise SuiteError(f"{label} ({etype}): not a valid GX expectation: {msg}") from e
@@ -102,7 +100,7 @@ def parse_suite(data: dict[str, Any], where: str = "<suite>") -> Suite:
         checks.append(Check(index=i, type=etype, kwargs=kwargs, meta=meta, severity=severity,
                             expectation=expectation))
     try:
-        gx_suite = ExpectationSuite(name=name, expectations=expectations, meta=data.get("meta") or {})
+        gx_suite = gx_adapter.suite(name, expectations, data.get("meta") or {})
     except Exception as e:
         raise SuiteError(f"{where}: GX cannot build the suite: {e}") from e
     if len(gx_suite.expectations) != len(checks):  # GX drops invalid ones with a log line

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.observability import ValidationFailure
+from engine.validation import entity
 from engine.validation.evaluate import CheckOutcome
 from engine.validation.suites import Check
 
@@ -134,6 +135,8 @@ def detail(check: Check, outcome: CheckOutcome) -> str:
     t = check.type
     if outcome.exception:
         return f"{t} could not be evaluated: {outcome.exception}"
+    if t == entity.CHECK_TYPE:
+        return entity.describe(check, outcome)
     mostly = getattr(e, "mostly", 1.0)
     p = percent(r.get("unexpected_percent"))
     if t == "expect_column_values_to_not_be_null":
