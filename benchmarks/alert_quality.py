@@ -41,7 +41,8 @@ import pandas as pd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.validation.learned import Settings, judge, source_columns_of  # noqa: E402
+from engine.config import LearnedSettings
+from engine.validation.learned import judge, source_columns_of  # noqa: E402
 from engine.validation.summaries import summary_aggregations, summary_rows  # noqa: E402
 
 TABLE_FAULTS = {"partial_load", "duplicates", "stale_copy"}
@@ -268,7 +269,7 @@ def summaries(spark, ds: Dataset) -> list[dict]:
 def learned_alerts(ds: Dataset, rows: list[dict]) -> tuple[set, list[str]]:
     src_cols = list(ds.days[next(iter(ds.days))].columns)
     sources = source_columns_of(ds.features, src_cols)
-    out = judge(rows, table=f"features/{ds.name}", days=sorted(ds.days), settings=Settings(), sources=sources)
+    out = judge(rows, table=f"features/{ds.name}", days=sorted(ds.days), settings=LearnedSettings(), sources=sources)
     alerts, texts = set(), []
     for j in out:
         if j.learning:
@@ -328,13 +329,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--datasets", default="synthetic,minneapolis_stops")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--cache", help="keep the summaries here (re-judging without Spark)")
     args = ap.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from engine.spark import get_spark
+    sessions = []
 
-    spark = get_spark("alert-quality", master="local[2]", conf={
-        "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false", "spark.driver.memory": "2g",
-        "spark.sql.execution.arrow.pyspark.enabled": "true"})
+    def spark():
+        if not sessions:
+            from engine.spark import get_spark
+
+            sessions.append(get_spark("alert-quality", master="local[2]", conf={
+                "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false", "spark.driver.memory": "2g",
+                "spark.sql.execution.arrow.pyspark.enabled": "true"}))
+        return sessions[0]
     table = []
     per_kind_all: dict = defaultdict(lambda: defaultdict(list))
     for name in args.datasets.split(","):
@@ -343,7 +350,14 @@ def main() -> None:
             clean = {d: df.copy() for d, df in ds.days.items()}
             manifest = inject(ds, seed)
             clock = time.perf_counter()
-            rows = summaries(spark, ds)
+            cache = os.path.join(args.cache, f"{name}-{seed}.pkl") if args.cache else None
+            if cache and os.path.exists(cache):
+                rows = pd.read_pickle(cache)
+            else:
+                rows = summaries(spark(), ds)
+                if cache:
+                    os.makedirs(args.cache, exist_ok=True)
+                    pd.to_pickle(rows, cache)
             t_sum = time.perf_counter() - clock
             clock = time.perf_counter()
             learned, texts = learned_alerts(ds, rows)
@@ -379,7 +393,8 @@ def main() -> None:
     for (name, method), kinds in per_kind_all.items():
         print(f"{name:<18} {method:<8} " + " ".join(
             f"{np.mean(kinds[k]):>10.2f}" if k in kinds else f"{'-':>10}" for k in KINDS))
-    spark.stop()
+    for session in sessions:
+        session.stop()
 
 
 if __name__ == "__main__":

@@ -4,9 +4,9 @@ Pure Python / numpy on the driver over the small `validation/summaries` rows; no
 
 For every (column, statistic) series, point in time (only VALID partitions before the judged
 day, at most `history_days` of them):
-1. expected value: a robust local level (median of the latest 28 valid days) plus a weekly
+1. expected value: a robust local level (median of the latest 7 valid days) plus a weekly
    profile (median by weekday) where the weekday profile explains the series better; scale:
-   1.4826 x MAD of the deseasonalized history, floored by the sampling noise of the statistic
+   1.4826 x MAD of the history's one-step-ahead errors of that level, floored by the sampling noise of the statistic
    (binomial for fractions) -> a standardized residual z.
 2. co-movement: each series is regressed on its most correlated series of OTHER columns
    (correlation of past residuals); a storm that moves many correlated columns together is
@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import math
 import re
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -35,9 +36,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from engine.config import LearnedSettings
 from engine.validation.summaries import TABLE
 
-LEVEL_DAYS = 28  # the local level: median of the latest valid days (follows a trend)
+LEVEL_DAYS = 7  # the local level: median of the latest valid days (a week: follows a trend)
 MIN_SERIES_HISTORY = 7  # a series is scored once it has this many valid past values
 MIN_PEER_HISTORY = 10  # co-movement is learned once this many past residuals exist
 MAX_PEERS = 3
@@ -47,25 +49,6 @@ FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_s
                   "lag_future_fraction", "variant_share"}
 NOT_SERIES = {"fingerprint", "value_counts"}
 TYPE_PREFIX = "learned:"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The learned-check knobs the judge needs (engine.config.LearnedSettings holds the same)."""
-
-    severity: str = "block"
-    min_history: int = 14
-    history_days: int = 90
-    false_alarm_budget: float = 1.0  # alerts per 100 clean partitions
-    columns: tuple[str, ...] | None = None
-    exclude: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, learned: Any) -> "Settings":
-        return cls(severity=learned.severity, min_history=learned.min_history, history_days=learned.history_days,
-                   false_alarm_budget=learned.false_alarm_budget,
-                   columns=tuple(learned.columns) if learned.columns is not None else None,
-                   exclude=tuple(learned.exclude))
 
 
 @dataclass(frozen=True)
@@ -204,13 +187,14 @@ def _transform(stat: str, x: np.ndarray) -> np.ndarray:
 
 
 def _mad(a: np.ndarray, axis=0) -> np.ndarray:
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(a, axis=axis)
         return np.nanmedian(np.abs(a - med), axis=axis)
 
 
 class _Judge:
-    def __init__(self, table: _Table, settings: Settings):
+    def __init__(self, table: _Table, settings: LearnedSettings):
         self.t = table
         self.s = settings
         self.stats = [s for _, s in table.keys]
@@ -227,7 +211,8 @@ class _Judge:
         """Expected value, scale and weekday use of every series for day i from `hist`."""
         y = self.y[hist]
         dow = self.t.dow[hist]
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             med = np.nanmedian(y, axis=0)
             r = y - med
             season = np.zeros((7, y.shape[1]))
@@ -242,7 +227,11 @@ class _Judge:
                 season = season * use
             d = y - season[dow]
             level = np.nanmedian(d[-LEVEL_DAYS:], axis=0)
-            resid = d - level
+            if len(hist) > LEVEL_DAYS:  # one-step-ahead errors of the local level (trend lag included)
+                windows = np.lib.stride_tricks.sliding_window_view(d, LEVEL_DAYS, axis=0)[:-1]
+                resid = d[LEVEL_DAYS:] - np.nanmedian(windows, axis=2)
+            else:
+                resid = d - level
             scale = 1.4826 * _mad(resid)
             mean_abs = np.nanmean(np.abs(resid - np.nanmedian(resid, axis=0)), axis=0)
             scale = np.fmax(scale, 0.5 * mean_abs)
@@ -264,46 +253,42 @@ class _Judge:
         self.z[i] = z
         zh = self.z[hist]
         # the series' own spread of past residuals (heavy tails widen it)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             spread = np.fmax(1.4826 * _mad(zh), np.nanquantile(np.abs(zh), 0.9, axis=0) / 1.645)
         spread = np.where(np.isnan(spread) | (spread < 1.0), 1.0, spread)
         own = np.abs(z) / spread
         score = own.copy()
         usable = np.sum(~np.isnan(zh), axis=0) >= MIN_PEER_HISTORY
         if usable.sum() >= 2 and len(hist) >= MIN_PEER_HISTORY:
-            score = np.fmin(own, self._peer_break(zh, z, usable))
+            peer = self._peer_break(zh, z, usable)
+            score = np.where(np.isnan(peer), own, np.minimum(own, peer))
         self.score[i] = score
         return score, own, expected, scale
 
     def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
-        m = zh.shape[1]
-        filled = np.where(np.isnan(zh), 0.0, zh)
-        filled = np.clip(filled, -10, 10)  # a past outlier must not define a relation
+        """|z - prediction from peers| in units of the past spread of that difference; NaN
+        where a series has no peer (then its own move alone is its score)."""
+        filled = np.clip(np.where(np.isnan(zh), 0.0, zh), -10, 10)  # a past outlier must not define a relation
         sd = filled.std(axis=0)
         ok = usable & (sd > 0)
         centered = filled - filled.mean(axis=0)
         with np.errstate(all="ignore"):
             corr = (centered.T @ centered) / len(filled) / np.outer(sd, sd)
-        corr = np.where(np.outer(ok, ok) & ~self.same_column, corr, 0.0)
-        corr = np.nan_to_num(corr)
-        out = np.full(m, np.inf)
-        zt = np.where(np.isnan(z), np.nan, z)
-        for j in np.flatnonzero(ok & ~np.isnan(z)):
-            order = np.argsort(-np.abs(corr[j]))[:MAX_PEERS]
-            peers = [k for k in order if abs(corr[j, k]) >= 0.5 and not math.isnan(zt[k])]
-            if not peers:
-                continue
-            preds, past = [], []
-            for k in peers:
-                beta = corr[j, k] * sd[j] / sd[k]
-                preds.append(beta * zt[k])
-                past.append(filled[:, j] - beta * filled[:, k])
-            pred = float(np.median(preds))
-            resid_past = np.median(np.column_stack(past), axis=1)
-            spread = max(1.4826 * float(np.median(np.abs(resid_past - np.median(resid_past)))),
-                         float(np.quantile(np.abs(resid_past), 0.9)) / 1.645, 0.1)
-            out[j] = abs(z[j] - pred) / spread
-        return out
+        corr = np.nan_to_num(np.where(np.outer(ok, ok) & ~self.same_column, corr, 0.0))
+        order = np.argsort(-np.abs(corr), axis=1)[:, :MAX_PEERS]  # m x peers
+        c = np.take_along_axis(corr, order, axis=1)
+        zp = z[order]
+        valid = (np.abs(c) >= 0.5) & ~np.isnan(zp) & ok[:, None]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)
+            pred = np.nanmedian(beta * zp, axis=1)
+            past = np.nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
+            spread = np.fmax(1.4826 * _mad(past), np.nanquantile(np.abs(past), 0.9, axis=0) / 1.645)
+            spread = np.fmax(spread, 0.1)
+            out = np.abs(z - pred) / spread
+        return np.where(valid.any(axis=1), out, np.nan)
 
 
 def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
@@ -327,7 +312,7 @@ def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
 
 
 def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.date],
-          statuses: Mapping[dt.date, str] | None = None, settings: Settings = Settings(),
+          statuses: Mapping[dt.date, str] | None = None, settings: LearnedSettings = LearnedSettings(),
           sources: Mapping[str, str] | None = None) -> list[Judgement]:
     """Judge each of `days` (in date order) against the valid partitions before it.
 
@@ -381,7 +366,7 @@ def _fill_variant(t: _Table, j: _Judge, i: int, hist: list[int]) -> None:
         j.y[i, col] = val
 
 
-def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settings: Settings,
+def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settings: LearnedSettings,
                sources: Mapping[str, str]) -> Judgement:
     d = t.days[i]
     learning = len(hist) < settings.min_history
@@ -422,7 +407,7 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
         k = max(ks, key=lambda x: score[x])
         stat = t.keys[k][1]
         failed = bool(score[k] > threshold)
-        inv = (lambda v: math.expm1(v)) if stat in COUNT_STATS else (lambda v: v)
+        inv = (lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else (lambda v: v)
         band = threshold * scale[k]
         lo, hi = inv(expected[k] - band), inv(expected[k] + band)
         message = None
