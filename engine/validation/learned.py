@@ -227,7 +227,7 @@ class _Judge:
                 season = season * use
             d = y - season[dow]
             level = np.nanmedian(d[-LEVEL_DAYS:], axis=0)
-            if len(hist) > LEVEL_DAYS:  # one-step-ahead errors of the local level (trend lag included)
+            if len(hist) >= 2 * LEVEL_DAYS:  # one-step-ahead errors of the local level (trend lag included)
                 windows = np.lib.stride_tricks.sliding_window_view(d, LEVEL_DAYS, axis=0)[:-1]
                 resid = d[LEVEL_DAYS:] - np.nanmedian(windows, axis=2)
             else:
