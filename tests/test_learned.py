@@ -129,3 +129,9 @@ def test_learning_mode_until_min_history():
 def test_a_derived_feature_names_its_source_column():
     assert source_columns_of({"log_distance": "ln(distance)", "speed": "distance / air_time", "k": "'distance'"},
                              ["distance", "air_time"]) == {"log_distance": "distance"}
+
+
+def test_a_day_the_suite_quarantines_does_not_become_history():
+    days, fps = _history(44)
+    out = _judge(days, fps, [41, 42], blocked=[START + dt.timedelta(days=41)])
+    assert out[41].failed == [] and out[42].history == 41  # 0..40, not 41

@@ -313,18 +313,20 @@ def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
 
 def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.date],
           statuses: Mapping[dt.date, str] | None = None, settings: LearnedSettings = LearnedSettings(),
-          sources: Mapping[str, str] | None = None) -> list[Judgement]:
+          sources: Mapping[str, str] | None = None, blocked: Iterable[dt.date] = ()) -> list[Judgement]:
     """Judge each of `days` (in date order) against the valid partitions before it.
 
     rows: `validation/summaries` rows of this table (history and the judged days);
     statuses: 'valid' | 'quarantined' of earlier partitions (a day without a status and not
     judged here is not history); a judged day becomes history unless it is quarantined
     (failed with severity block outside learning mode). sources: derived feature -> source
-    column, to name the source column in alerts."""
+    column, to name the source column in alerts. blocked: judged days quarantined by other
+    checks (the suite): they never become history either."""
     statuses = dict(statuses or {})
     sources = dict(sources or {})
     t = _Table(rows, set(settings.columns) if settings.columns is not None else None, set(settings.exclude))
     judged = set(days)
+    blocked = set(blocked)
     valid = {d for d in t.days if statuses.get(d) == "valid" and d not in judged}
 
     def history(i: int) -> list[int]:
@@ -345,7 +347,7 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
                 j.judge(i, hist)  # past residuals of history days (point in time)
             continue
         out.append(_judge_day(t, j, i, hist, table, settings, sources))
-        if not out[-1].quarantine:
+        if not out[-1].quarantine and d not in blocked:
             valid.add(d)
     return out
 
