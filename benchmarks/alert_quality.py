@@ -327,6 +327,7 @@ def score(alerts: set, manifest: list[dict], days: list[dt.date]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed", type=int, help="run only this seed")
     ap.add_argument("--datasets", default="synthetic,minneapolis_stops")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--cache", help="keep the summaries here (re-judging without Spark)")
@@ -345,7 +346,7 @@ def main() -> None:
     table = []
     per_kind_all: dict = defaultdict(lambda: defaultdict(list))
     for name in args.datasets.split(","):
-        for seed in range(args.seeds):
+        for seed in ([args.seed] if args.seed is not None else range(args.seeds)):
             ds = synthetic(seed) if name == "synthetic" else minneapolis()
             clean = {d: df.copy() for d, df in ds.days.items()}
             manifest = inject(ds, seed)

@@ -305,7 +305,7 @@ def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
     tail = s[s > u] - u
     if len(tail) < 5:
         return gauss
-    beta = float(tail.mean())
+    beta = float(np.median(tail)) / math.log(2)  # exponential scale, robust to a few huge scores
     target = alpha / m
     fitted = u + beta * math.log(0.05 / target) if target < 0.05 else u
     return max(gauss, fitted)
