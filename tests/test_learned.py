@@ -135,3 +135,11 @@ def test_a_day_the_suite_quarantines_does_not_become_history():
     days, fps = _history(44)
     out = _judge(days, fps, [41, 42], blocked=[START + dt.timedelta(days=41)])
     assert out[41].failed == [] and out[42].history == 41  # 0..40, not 41
+
+
+def test_a_feature_set_overrides_only_the_keys_it_sets():
+    project = LearnedSettings(min_history=20, severity="warn")
+    override = LearnedSettings.model_validate({"false_alarm_budget": 0.5})
+    merged = project.merged(override)
+    assert (merged.min_history, merged.severity, merged.false_alarm_budget) == (20, "warn", 0.5)
+    assert project.merged(None) is project
