@@ -19,6 +19,9 @@ day, at most `history_days` of them):
    partitions; never below the Gaussian Bonferroni bound.
 Deterministic table-level checks: a partition whose content fingerprint equals an earlier
 day's (a stale copy) when the history never repeats itself.
+A column that fails LEVEL_DAYS judged days in a row has shifted for good (a source started
+filling it, a new unit was adopted upstream): from then on its series are judged against the
+days since the shift began, so it alerts for a week, not forever.
 Until `min_history` valid partitions exist the checks run in learning mode (recorded, never
 quarantining).
 """
@@ -245,9 +248,14 @@ class _Judge:
             counts = np.sum(~np.isnan(y), axis=0)
         return level + season[self.t.dow[i]], scale, counts
 
-    def judge(self, i: int, hist: list[int]):
-        """Scores of day i; returns (scores, own, peer_moved, expected, scale)."""
+    def judge(self, i: int, hist: list[int], shifted: Mapping[str, list[int]] | None = None):
+        """Scores of day i; returns (scores, own, expected, scale). `shifted`: columns whose
+        level shift persisted -> the days since the shift, their history instead of `hist`."""
         expected, scale, counts = self.expected(i, hist)
+        for c, days in (shifted or {}).items():
+            ks = [k for k, col in enumerate(self.columns) if col == c]
+            e2, s2, n2 = self.expected(i, days)
+            expected[ks], scale[ks], counts[ks] = e2[ks], s2[ks], n2[ks]
         z = (self.y[i] - expected) / scale
         z[counts < MIN_SERIES_HISTORY] = np.nan
         self.z[i] = z
@@ -337,6 +345,8 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
     t.add_variant_columns()
     j = _Judge(t, settings)
     out: list[Judgement] = []
+    run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
+    shift_start: dict[str, int] = {}  # a failure that persisted LEVEL_DAYS days: the new normal
     for i, d in enumerate(t.days):
         if d not in judged and d not in valid:
             continue
@@ -346,7 +356,16 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
             if len(hist) >= MIN_SERIES_HISTORY:
                 j.judge(i, hist)  # past residuals of history days (point in time)
             continue
-        out.append(_judge_day(t, j, i, hist, table, settings, sources))
+        shifted = {c: list(range(k, i))[-settings.history_days:] for c, k in shift_start.items()}
+        out.append(_judge_day(t, j, i, hist, table, settings, sources, shifted))
+        failed = {r.column for r in out[-1].failed if r.statistic != "fingerprint"}
+        for c in list(run):
+            if c not in failed:
+                del run[c]
+        for c in failed - {TABLE}:
+            run[c].append(i)
+            if len(run[c]) >= LEVEL_DAYS and c not in shift_start:
+                shift_start[c] = run[c][0]
         if not out[-1].quarantine and d not in blocked:
             valid.add(d)
     return out
@@ -369,7 +388,7 @@ def _fill_variant(t: _Table, j: _Judge, i: int, hist: list[int]) -> None:
 
 
 def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settings: LearnedSettings,
-               sources: Mapping[str, str]) -> Judgement:
+               sources: Mapping[str, str], shifted: Mapping[str, list[int]] | None = None) -> Judgement:
     d = t.days[i]
     learning = len(hist) < settings.min_history
     severity = "warn" if learning else settings.severity
@@ -395,7 +414,7 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
                 table, d, TYPE_PREFIX + "learning", TABLE, None, None, None, None, None, None, None, True,
                 "warn", None, len(hist), True))
         return jd
-    score, own, expected, scale = j.judge(i, hist)
+    score, own, expected, scale = j.judge(i, hist, shifted)
     past = j.score[hist]
     n_series = int(np.sum(~np.isnan(score)))
     threshold = _threshold(past.ravel(), n_series, settings.false_alarm_budget)
