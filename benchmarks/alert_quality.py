@@ -205,7 +205,10 @@ def inject(ds: Dataset, seed: int, per_kind: int = 2) -> list[dict]:
             cols = [c]
         elif kind == "constant_fill":
             c = rng.choice(ds.numeric + ds.strings)
-            fill = df[c].dropna().iloc[0] if c in ds.strings else float(np.nanmedian(df[c]))
+            seen = df[c].dropna()
+            if seen.empty:  # a column empty that day: fill with a value it holds elsewhere
+                seen = pd.concat([f[c] for f in ds.days.values()]).dropna()
+            fill = seen.iloc[0] if c in ds.strings else float(np.nanmedian(seen))
             df[c] = fill
             cols = [c]
         elif kind == "sentinel":
