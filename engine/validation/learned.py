@@ -51,6 +51,8 @@ FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_s
                   "lower_share", "digit_share", "space_share", "dup_key_fraction", "dup_row_fraction",
                   "lag_future_fraction", "variant_share"}
 NOT_SERIES = {"fingerprint", "value_counts"}
+ORDER_STATS = {"min", "max"}
+DISCRETE = 10  # distinct values up to which a column is treated as categorical
 TYPE_PREFIX = "learned:"
 
 
@@ -258,6 +260,7 @@ class _Judge:
             expected[ks], scale[ks], counts[ks] = e2[ks], s2[ks], n2[ks]
         z = (self.y[i] - expected) / scale
         z[counts < MIN_SERIES_HISTORY] = np.nan
+        z[self._discrete_order_stats(hist)] = np.nan
         self.z[i] = z
         zh = self.z[hist]
         # the series' own spread of past residuals (heavy tails widen it)
@@ -273,6 +276,19 @@ class _Judge:
             score = np.where(np.isnan(peer), own, np.minimum(own, peer))
         self.score[i] = score
         return score, own, expected, scale
+
+    def _discrete_order_stats(self, hist: list[int]) -> np.ndarray:
+        """Order statistics (min, max, quantiles) of columns with at most DISCRETE values: they
+        jump between a few values by nature; their mean and fractions watch those columns."""
+        out = np.zeros(len(self.stats), bool)
+        for k, (c, s) in enumerate(self.t.keys):
+            if s in ORDER_STATS or re.fullmatch(r"p\d\d", s):
+                d = self.t.col.get((c, "distinct"))
+                if d is not None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        out[k] = np.nanmedian(self.t.x[hist, d]) <= DISCRETE
+        return out
 
     def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
         """|z - prediction from peers| in units of the past spread of that difference; NaN
