@@ -58,11 +58,31 @@ class SparkSettings(Frozen):
         return value
 
 
+class LearnedSettings(Frozen):
+    """Learned checks: each partition against the table's own history (issue 10)."""
+
+    enabled: bool = True
+    severity: Literal["block", "warn"] = "block"
+    min_history: int = Field(14, ge=3)  # valid partitions before leaving learning mode
+    history_days: int = Field(90, ge=7)  # valid partitions a day is compared with
+    false_alarm_budget: float = Field(1.0, gt=0.0, le=100.0)  # alerts per 100 clean partitions
+    columns: list[str] | None = None  # watched columns (default: all)
+    exclude: list[str] = Field(default_factory=list)
+    segment_by: list[str] = Field(default_factory=list)  # per-segment row shares
+
+    def merged(self, override: "LearnedSettings | None") -> "LearnedSettings":
+        """These settings with the keys a feature set sets explicitly replaced."""
+        if override is None:
+            return self
+        return self.model_validate({**self.model_dump(), **override.model_dump(exclude_unset=True)})
+
+
 class ValidationSettings(Frozen):
     # A model whose training window lost more than this share of partitions is not retrained.
     max_quarantined_share: float = Field(0.2, ge=0.0, le=1.0)
     alerts_file: str = "alerts.jsonl"  # under the lakehouse root unless absolute
     webhook_url: str | None = None
+    learned: LearnedSettings = Field(default_factory=LearnedSettings)
 
 
 class MetricsSettings(Frozen):
@@ -166,6 +186,7 @@ class FeatureSet(Frozen):
     as_of_joins: list[AsOfJoin] = Field(default_factory=list)
     transforms: list[str] = Field(default_factory=list)  # registered Python transforms
     labels: dict[str, Label] = Field(default_factory=dict)
+    learned: LearnedSettings | None = None  # overrides validation.learned of project.yaml
 
     @field_validator("features")
     @classmethod

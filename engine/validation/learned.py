@@ -1,0 +1,497 @@
+"""Learned checks (the reduce): each partition's summary against the table's own history.
+
+Pure Python / numpy on the driver over the small `validation/summaries` rows; no Spark.
+
+For every (column, statistic) series, point in time (only VALID partitions before the judged
+day, at most `history_days` of them):
+1. expected value: a robust local level (median of the latest 7 valid days) plus a weekly
+   profile (median by weekday) where the weekday profile explains the series better; scale:
+   1.4826 x MAD of the history's one-step-ahead errors of that level, floored by the sampling noise of the statistic
+   (binomial for fractions) -> a standardized residual z.
+2. co-movement: each series is regressed on its most correlated series of OTHER columns
+   (correlation of past residuals); a storm that moves many correlated columns together is
+   predicted by its peers, a single column breaking away is not. The score is the smaller of
+   the series' own move and its break from its peers (each in units of its own past
+   spread), so a column alerts only if it moved AND its peers do not explain the move.
+3. calibration: the threshold is set from the table's own past scores (pooled over series,
+   exponential tail above the 95th percentile, Bonferroni over the series) so that, replayed
+   over clean history, the table raises at most `false_alarm_budget` alerts per 100
+   partitions; never below the Gaussian Bonferroni bound.
+Deterministic table-level checks: a partition whose content fingerprint equals an earlier
+day's (a stale copy) when the history never repeats itself.
+A column that fails LEVEL_DAYS judged days in a row has shifted for good (a source started
+filling it, a new unit was adopted upstream): from then on its series are judged against the
+days since the shift began, so it alerts for a week, not forever.
+Until `min_history` valid partitions exist the checks run in learning mode (recorded, never
+quarantining).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from engine.config import LearnedSettings
+from engine.validation.summaries import TABLE
+
+LEVEL_DAYS = 7  # the local level: median of the latest valid days (a week: follows a trend)
+MIN_SERIES_HISTORY = 7  # a series is scored once it has this many valid past values
+MIN_PEER_HISTORY = 10  # co-movement is learned once this many past residuals exist
+MAX_PEERS = 3
+COUNT_STATS = {"row_count", "distinct"}  # modeled on a log scale (multiplicative change)
+FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_share", "upper_share",
+                  "lower_share", "digit_share", "space_share", "dup_key_fraction", "dup_row_fraction",
+                  "lag_future_fraction", "variant_share"}
+NOT_SERIES = {"fingerprint", "value_counts"}
+ORDER_STATS = {"min", "max"}
+DISCRETE = 10  # distinct values up to which a column is treated as categorical
+TYPE_PREFIX = "learned:"
+
+
+@dataclass(frozen=True)
+class LearnedResult:
+    """One learned check on one partition (a column, or the table as column '*')."""
+
+    table: str
+    ds: dt.date
+    type: str  # learned:<statistic> | learned:stale_copy | learned:learning
+    column: str
+    statistic: str | None
+    observed: float | None
+    expected: float | None
+    expected_low: float | None
+    expected_high: float | None
+    score: float | None  # in units of the threshold's scale; fails above `threshold`
+    threshold: float | None
+    success: bool
+    severity: str  # block | warn
+    message: str | None  # the alert text when it failed
+    history: int  # valid partitions it was judged against
+    learning: bool = False
+    source_column: str | None = None  # the source column a derived feature comes from
+
+    def result_row(self, run_id: str) -> dict:
+        """A `validation/results` row (evaluated_by 'learned'; details in kwargs JSON)."""
+        kwargs = {"statistic": self.statistic, "expected": self.expected, "expected_low": self.expected_low,
+                  "expected_high": self.expected_high, "score": self.score, "threshold": self.threshold,
+                  "history": self.history, "learning": self.learning, "source_column": self.source_column}
+        return {"run_id": run_id, "table": self.table, "expectation_index": -1, "expectation_type": self.type,
+                "column": self.column, "kwargs": json.dumps(kwargs, sort_keys=True),
+                "success": self.success, "observed_value": json.dumps(self.observed), "severity": self.severity,
+                "unexpected_percent": None, "message": self.message, "evaluated_by": "learned", "ds": self.ds}
+
+
+@dataclass
+class Judgement:
+    table: str
+    ds: dt.date
+    learning: bool
+    history: int
+    results: list[LearnedResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[LearnedResult]:
+        return [r for r in self.results if not r.success]
+
+    @property
+    def quarantine(self) -> bool:
+        return not self.learning and any(r.severity == "block" for r in self.failed)
+
+    @property
+    def alerts(self) -> list[str]:
+        return [r.message for r in self.failed if r.message]
+
+
+# --------------------------------------------------------------------------- feature lineage
+
+
+def source_columns_of(features: Mapping[str, str], sources: Iterable[str]) -> dict[str, str]:
+    """feature -> the one source column its SQL expression references (features built from
+    several source columns, or none, are left out)."""
+    sources = list(sources)
+    out = {}
+    for name, expr in features.items():
+        text = re.sub(r"'(?:[^'\\]|\\.)*'", " ", expr)  # string literals are not references
+        refs = {s for s in sources if re.search(rf"(?<![\w.]){re.escape(s)}(?!\w)", text)}
+        if len(refs) == 1:
+            out[name] = refs.pop()
+    return out
+
+
+# --------------------------------------------------------------------------- the judge
+
+
+def _norm(value: str) -> str:
+    return re.sub(r"[\W_]+", "", value.lower())
+
+
+class _Table:
+    """The summaries of one table as a (day x series) matrix plus the raw details."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], columns_filter, exclude):
+        values: dict[dt.date, dict[tuple[str, str], float]] = defaultdict(dict)
+        self.fingerprints: dict[dt.date, str] = {}
+        self.counts: dict[dt.date, dict[str, dict[str, int]]] = defaultdict(dict)
+        self.rows: dict[dt.date, float] = {}
+        for r in rows:
+            d, c, s = r["ds"], r["column"], r["statistic"]
+            if c != TABLE and ((columns_filter is not None and c not in columns_filter) or c in exclude):
+                continue
+            if s == "fingerprint":
+                if r.get("detail"):
+                    self.fingerprints[d] = json.loads(r["detail"])
+                continue
+            if s == "value_counts":
+                if r.get("detail"):
+                    self.counts[d][c] = json.loads(r["detail"])
+                continue
+            if s == "row_count" and r["value"] is not None:
+                self.rows[d] = float(r["value"])
+            v = r["value"]
+            values[d][(c, s)] = np.nan if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+        self.days = sorted(set(values) | set(self.fingerprints))
+        self.index = {d: i for i, d in enumerate(self.days)}
+        keys = sorted({k for v in values.values() for k in v})
+        self.keys = keys
+        self.col = {k: i for i, k in enumerate(keys)}
+        x = np.full((len(self.days), len(keys)), np.nan)
+        for d, kv in values.items():
+            i = self.index[d]
+            for k, v in kv.items():
+                x[i, self.col[k]] = v
+        # a segment missing from a day had no rows: its share is 0
+        for j, (c, s) in enumerate(keys):
+            if s.startswith("share:"):
+                x[:, j] = np.where(np.isnan(x[:, j]), 0.0, x[:, j])
+        self.x = x
+        self.rows_arr = np.array([self.rows.get(d, np.nan) for d in self.days])
+        self.dow = np.array([d.weekday() for d in self.days])
+
+    def add_variant_columns(self) -> None:
+        """variant_share series (filled day by day, from each day's history): the share of a
+        string column's rows holding values unseen in its history whose case/format-normalized
+        form was seen (NORTH or ' north' where North was seen)."""
+        columns = sorted({c for per_day in self.counts.values() for c in per_day})
+        for c in columns:
+            self.col[(c, "variant_share")] = len(self.keys)
+            self.keys.append((c, "variant_share"))
+        if columns:
+            self.x = np.hstack([self.x, np.full((len(self.days), len(columns)), np.nan)])
+
+
+def _transform(stat: str, x: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(x, 0)) if stat in COUNT_STATS else x
+
+
+def _mad(a: np.ndarray, axis=0) -> np.ndarray:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(a, axis=axis)
+        return np.nanmedian(np.abs(a - med), axis=axis)
+
+
+class _Judge:
+    def __init__(self, table: _Table, settings: LearnedSettings):
+        self.t = table
+        self.s = settings
+        self.stats = [s for _, s in table.keys]
+        n, m = table.x.shape
+        self.y = np.column_stack([_transform(s, table.x[:, j]) for j, s in enumerate(self.stats)]) if m else table.x
+        self.z = np.full((n, m), np.nan)  # point-in-time standardized residuals
+        self.score = np.full((n, m), np.nan)  # point-in-time scores (combined)
+        self.fraction = np.array([s in FRACTION_STATS or s.startswith("share:") for s in self.stats], bool)
+        columns = [c for c, _ in table.keys]
+        self.columns = columns
+        self.same_column = np.array([[a == b for b in columns] for a in columns], bool) if m else np.zeros((0, 0), bool)
+
+    def expected(self, i: int, hist: list[int]):
+        """Expected value, scale and weekday use of every series for day i from `hist`."""
+        y = self.y[hist]
+        dow = self.t.dow[hist]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(y, axis=0)
+            r = y - med
+            season = np.zeros((7, y.shape[1]))
+            if len(hist) >= 21:
+                for d in range(7):
+                    sel = r[dow == d]
+                    if len(sel) >= 2:
+                        season[d] = np.nan_to_num(np.nanmedian(sel, axis=0))
+                mad_plain = _mad(r)
+                mad_season = _mad(r - season[dow])
+                use = (mad_season < 0.8 * mad_plain) & (mad_plain > 0)
+                season = season * use
+            d = y - season[dow]
+            level = np.nanmedian(d[-LEVEL_DAYS:], axis=0)
+            if len(hist) >= 2 * LEVEL_DAYS:  # one-step-ahead errors of the local level (trend lag included)
+                windows = np.lib.stride_tricks.sliding_window_view(d, LEVEL_DAYS, axis=0)[:-1]
+                resid = d[LEVEL_DAYS:] - np.nanmedian(windows, axis=2)
+            else:
+                resid = d - level
+            scale = 1.4826 * _mad(resid)
+            mean_abs = np.nanmean(np.abs(resid - np.nanmedian(resid, axis=0)), axis=0)
+            scale = np.fmax(scale, 0.5 * mean_abs)
+            # sampling noise of a fraction on this day's row count (binomial), never zero
+            rows = self.t.rows_arr[i] if not math.isnan(self.t.rows_arr[i]) else np.nanmedian(self.t.rows_arr[hist])
+            rows = max(rows, 1.0)
+            p = np.clip(np.abs(level), 1.0 / rows, 1.0)
+            floor = np.where(self.fraction, np.sqrt(p * (1 - np.minimum(p, 1 - 1.0 / rows)) / rows), 0.0)
+            floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
+            scale = np.fmax(np.nan_to_num(scale), floor)
+            counts = np.sum(~np.isnan(y), axis=0)
+        return level + season[self.t.dow[i]], scale, counts
+
+    def judge(self, i: int, hist: list[int], shifted: Mapping[str, list[int]] | None = None):
+        """Scores of day i; returns (scores, own, expected, scale). `shifted`: columns whose
+        level shift persisted -> the days since the shift, their history instead of `hist`."""
+        expected, scale, counts = self.expected(i, hist)
+        for c, days in (shifted or {}).items():
+            ks = [k for k, col in enumerate(self.columns) if col == c]
+            e2, s2, n2 = self.expected(i, days)
+            expected[ks], scale[ks], counts[ks] = e2[ks], s2[ks], n2[ks]
+        z = (self.y[i] - expected) / scale
+        z[counts < MIN_SERIES_HISTORY] = np.nan
+        z[self._discrete_order_stats(hist)] = np.nan
+        self.z[i] = z
+        zh = self.z[hist]
+        # the series' own spread of past residuals (heavy tails widen it)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            spread = np.fmax(1.4826 * _mad(zh), np.nanquantile(np.abs(zh), 0.9, axis=0) / 1.645)
+        spread = np.where(np.isnan(spread) | (spread < 1.0), 1.0, spread)
+        own = np.abs(z) / spread
+        score = own.copy()
+        usable = np.sum(~np.isnan(zh), axis=0) >= MIN_PEER_HISTORY
+        if usable.sum() >= 2 and len(hist) >= MIN_PEER_HISTORY:
+            peer = self._peer_break(zh, z, usable)
+            score = np.where(np.isnan(peer), own, np.minimum(own, peer))
+        self.score[i] = score
+        return score, own, expected, scale
+
+    def _discrete_order_stats(self, hist: list[int]) -> np.ndarray:
+        """Order statistics (min, max, quantiles) of columns with at most DISCRETE values: they
+        jump between a few values by nature; their mean and fractions watch those columns."""
+        out = np.zeros(len(self.stats), bool)
+        for k, (c, s) in enumerate(self.t.keys):
+            if s in ORDER_STATS or re.fullmatch(r"p\d\d", s):
+                d = self.t.col.get((c, "distinct"))
+                if d is not None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        out[k] = np.nanmedian(self.t.x[hist, d]) <= DISCRETE
+        return out
+
+    def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
+        """|z - prediction from peers| in units of the past spread of that difference; NaN
+        where a series has no peer (then its own move alone is its score)."""
+        filled = np.clip(np.where(np.isnan(zh), 0.0, zh), -10, 10)  # a past outlier must not define a relation
+        sd = filled.std(axis=0)
+        ok = usable & (sd > 0)
+        centered = filled - filled.mean(axis=0)
+        with np.errstate(all="ignore"):
+            corr = (centered.T @ centered) / len(filled) / np.outer(sd, sd)
+        corr = np.nan_to_num(np.where(np.outer(ok, ok) & ~self.same_column, corr, 0.0))
+        order = np.argsort(-np.abs(corr), axis=1)[:, :MAX_PEERS]  # m x peers
+        c = np.take_along_axis(corr, order, axis=1)
+        zp = z[order]
+        valid = (np.abs(c) >= 0.5) & ~np.isnan(zp) & ok[:, None]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)
+            pred = np.nanmedian(beta * zp, axis=1)
+            past = np.nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
+            spread = np.fmax(1.4826 * _mad(past), np.nanquantile(np.abs(past), 0.9, axis=0) / 1.645)
+            spread = np.fmax(spread, 0.1)
+            out = np.abs(z - pred) / spread
+        return np.where(valid.any(axis=1), out, np.nan)
+
+
+def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
+    """The score above which a series alerts, so that a clean partition of this table alerts
+    with probability <= budget/100 (Bonferroni over its series; exponential tail fitted to
+    the table's own past scores)."""
+    alpha = min(max(budget, 1e-6) / 100.0, 0.5)
+    m = max(n_series, 1)
+    gauss = NormalDist().inv_cdf(1 - alpha / (2 * m))
+    s = past_scores[np.isfinite(past_scores)]
+    if len(s) < 50:
+        return gauss
+    u = float(np.quantile(s, 0.95))
+    tail = s[s > u] - u
+    if len(tail) < 5:
+        return gauss
+    beta = float(np.median(tail)) / math.log(2)  # exponential scale, robust to a few huge scores
+    target = alpha / m
+    fitted = u + beta * math.log(0.05 / target) if target < 0.05 else u
+    return max(gauss, fitted)
+
+
+def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.date],
+          statuses: Mapping[dt.date, str] | None = None, settings: LearnedSettings = LearnedSettings(),
+          sources: Mapping[str, str] | None = None, blocked: Iterable[dt.date] = ()) -> list[Judgement]:
+    """Judge each of `days` (in date order) against the valid partitions before it.
+
+    rows: `validation/summaries` rows of this table (history and the judged days);
+    statuses: 'valid' | 'quarantined' of earlier partitions (a day without a status and not
+    judged here is not history); a judged day becomes history unless it is quarantined
+    (failed with severity block outside learning mode). sources: derived feature -> source
+    column, to name the source column in alerts. blocked: judged days quarantined by other
+    checks (the suite): they never become history either."""
+    statuses = dict(statuses or {})
+    sources = dict(sources or {})
+    t = _Table(rows, set(settings.columns) if settings.columns is not None else None, set(settings.exclude))
+    judged = set(days)
+    blocked = set(blocked)
+    valid = {d for d in t.days if statuses.get(d) == "valid" and d not in judged}
+
+    def history(i: int) -> list[int]:
+        d = t.days[i]
+        past = [k for k in range(i) if t.days[k] in valid and (d - t.days[k]).days <= 10 * settings.history_days]
+        return past[-settings.history_days:]
+
+    t.add_variant_columns()
+    j = _Judge(t, settings)
+    out: list[Judgement] = []
+    run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
+    shift_start: dict[str, int] = {}  # a failure that persisted LEVEL_DAYS days: the new normal
+    for i, d in enumerate(t.days):
+        if d not in judged and d not in valid:
+            continue
+        hist = history(i)
+        _fill_variant(t, j, i, hist)
+        if d not in judged:
+            if len(hist) >= MIN_SERIES_HISTORY:
+                j.judge(i, hist)  # past residuals of history days (point in time)
+            continue
+        shifted = {c: list(range(k, i))[-settings.history_days:] for c, k in shift_start.items()}
+        out.append(_judge_day(t, j, i, hist, table, settings, sources, shifted))
+        failed = {r.column for r in out[-1].failed if r.statistic != "fingerprint"}
+        for c in list(run):
+            if c not in failed:
+                del run[c]
+        for c in failed - {TABLE}:
+            run[c].append(i)
+            if len(run[c]) >= LEVEL_DAYS and c not in shift_start:
+                shift_start[c] = run[c][0]
+        if not out[-1].quarantine and d not in blocked:
+            valid.add(d)
+    return out
+
+
+def _fill_variant(t: _Table, j: _Judge, i: int, hist: list[int]) -> None:
+    d = t.days[i]
+    for (c, s), col in t.col.items():
+        if s != "variant_share":
+            continue
+        today = t.counts.get(d, {}).get(c)
+        seen = {v for h in hist for v in t.counts.get(t.days[h], {}).get(c, {})}
+        if today is None or not seen or not t.rows.get(d):
+            val = np.nan
+        else:
+            normal = {_norm(v) for v in seen}
+            val = sum(n for v, n in today.items() if v not in seen and _norm(v) in normal) / t.rows[d]
+        t.x[i, col] = val
+        j.y[i, col] = val
+
+
+def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settings: LearnedSettings,
+               sources: Mapping[str, str], shifted: Mapping[str, list[int]] | None = None) -> Judgement:
+    d = t.days[i]
+    learning = len(hist) < settings.min_history
+    severity = "warn" if learning else settings.severity
+    jd = Judgement(table, d, learning, len(hist))
+    where = f"{table} ds={d.isoformat()}"
+    # stale copy: the same content as an earlier day, in a table whose days never repeat
+    fp = t.fingerprints.get(d)
+    if fp is not None:
+        earlier = {t.fingerprints.get(t.days[k]): t.days[k] for k in range(max(0, i - settings.history_days), i)
+                   if t.fingerprints.get(t.days[k]) is not None}
+        hist_fps = [t.fingerprints[t.days[k]] for k in hist if t.days[k] in t.fingerprints]
+        repeats = len(hist_fps) != len(set(hist_fps))
+        copy_of = earlier.get(fp)
+        failed = copy_of is not None and not repeats and t.rows.get(d, 0) > 0
+        jd.results.append(LearnedResult(
+            table, d, TYPE_PREFIX + "stale_copy", TABLE, "fingerprint", None, None, None, None,
+            1.0 if failed else 0.0, 0.5, not failed, severity,
+            f"{where} table: same content as ds={copy_of.isoformat()} (a stale copy; {len(hist)} valid days)"
+            if failed else None, len(hist), learning))
+    if len(hist) < MIN_SERIES_HISTORY or not t.keys:
+        if learning:
+            jd.results.append(LearnedResult(
+                table, d, TYPE_PREFIX + "learning", TABLE, None, None, None, None, None, None, None, True,
+                "warn", None, len(hist), True))
+        return jd
+    score, own, expected, scale = j.judge(i, hist, shifted)
+    past = j.score[hist]
+    n_series = int(np.sum(~np.isnan(score)))
+    threshold = _threshold(past.ravel(), n_series, settings.false_alarm_budget)
+    moved = {t.keys[k][0] for k in np.flatnonzero(np.nan_to_num(own) > threshold)}
+    by_column: dict[str, list[int]] = defaultdict(list)
+    for k, (c, _) in enumerate(t.keys):
+        if not math.isnan(score[k]):
+            by_column[c].append(k)
+    for c in sorted(by_column):
+        ks = by_column[c]
+        k = max(ks, key=lambda x: score[x])
+        stat = t.keys[k][1]
+        failed = bool(score[k] > threshold)
+        inv = (lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else (lambda v: v)
+        band = threshold * scale[k]
+        lo, hi = inv(expected[k] - band), inv(expected[k] + band)
+        message = None
+        if failed:
+            others = sorted(moved - {c, TABLE} - ({sources.get(c)} if sources.get(c) else set()))
+            message = _alert(where, c, stat, t, i, hist, k, sources.get(c), others)
+        jd.results.append(LearnedResult(
+            table, d, TYPE_PREFIX + stat.split(":")[0], c, stat, _f(t.x[i, k]), _f(inv(expected[k])),
+            _f(lo), _f(hi), _f(score[k]), threshold, not failed, severity, message, len(hist), learning,
+            sources.get(c)))
+    return jd
+
+
+def _f(v: float) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+def _fmt(stat: str, v: float) -> str:
+    if stat in FRACTION_STATS or stat.startswith("share:"):
+        return f"{100 * v:.1f}%"
+    if stat in COUNT_STATS:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+WORDS = {"null_fraction": "null", "zero_fraction": "zero", "negative_fraction": "negative",
+         "mode_share": "in its most frequent value", "upper_share": "all upper-case",
+         "lower_share": "all lower-case", "digit_share": "with digits", "space_share": "with stray spaces",
+         "dup_key_fraction": "duplicate keys", "dup_row_fraction": "duplicate rows", "row_count": "rows",
+         "variant_share": "case/format variants of known values", "lag_future_fraction": "events after ds",
+         "distinct": "distinct values"}
+
+
+def _alert(where: str, column: str, stat: str, t: _Table, i: int, hist: list[int], k: int,
+           source: str | None, others: list[str]) -> str:
+    past = t.x[hist, k]
+    past = past[~np.isnan(past)]
+    lo, hi = (float(np.quantile(past, 0.05)), float(np.quantile(past, 0.95))) if len(past) else (math.nan, math.nan)
+    value = float(t.x[i, k])
+    if stat.startswith("share:"):
+        what = f"{_fmt(stat, value)} of rows in segment {stat[6:]}"
+    elif stat in WORDS:
+        what = f"{_fmt(stat, value)} {WORDS[stat]}"
+    else:
+        what = f"{stat} {_fmt(stat, value)}"
+    subject = "table" if column == TABLE else f"column {column}" + (f" (from {source})" if source else "")
+    moved = "no other column moved" if not others else "moved with " + ", ".join(others[:3]) + (
+        ", ..." if len(others) > 3 else "") + " but broke from its usual relation"
+    return (f"{where} {subject}: {what} (usual {_fmt(stat, lo)}–{_fmt(stat, hi)}, "
+            f"{len(hist)} valid days; {moved})")

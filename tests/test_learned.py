@@ -1,0 +1,145 @@
+"""Learned checks: co-movement does not alert, a single column breaking away does; table-level
+faults; quarantined days stay out of history; the false-alarm budget; learning mode.
+
+Summaries rows are built directly (learned.py is pure Python over `validation/summaries`
+rows; tests/test_summaries.py covers the Spark side)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+from engine.config import LearnedSettings
+from engine.validation.learned import judge, source_columns_of
+
+START = dt.date(2024, 1, 1)
+T = "features/flights"
+
+
+def _day(rng, i: int, *, storm: float = 0.0, rows: int = 2000) -> dict[tuple[str, str], float]:
+    """One clean day's summary: delays and cancellations move together with the weather."""
+    weather = rng.normal(0, 1) + storm
+    weekly = (1.0, 1.05, 1.0, 1.1, 1.2, 0.7, 0.6)[(START + dt.timedelta(days=i)).weekday()]
+    n = float(rng.poisson(rows * weekly))
+    s = {("*", "row_count"): n, ("*", "dup_key_fraction"): 0.0}
+    for c, base, k in (("dep_delay", 10, 6), ("arr_delay", 8, 6), ("taxi_out", 15, 2)):
+        mean = base + k * weather + rng.normal(0, 0.3)
+        s[(c, "mean")] = mean
+        s[(c, "p95")] = mean * 3 + rng.normal(0, 1)
+        s[(c, "null_fraction")] = max(0.0, 0.02 + 0.004 * weather + rng.normal(0, 0.002))
+    s[("cancelled", "mean")] = max(0.0, 0.02 + 0.01 * weather + rng.normal(0, 0.002))
+    s[("distance", "mean")] = 800 + rng.normal(0, 5)
+    s[("distance", "null_fraction")] = max(0.0, 0.01 + rng.normal(0, 0.002))
+    s[("region", "share:North")] = 0.6 + rng.normal(0, 0.01)
+    s[("region", "share:South")] = 1 - s[("region", "share:North")]
+    return s
+
+
+def _rows(days: dict[int, dict], fingerprints: dict[int, str]) -> list[dict]:
+    rows = []
+    for i, stats in days.items():
+        d = START + dt.timedelta(days=i)
+        for (c, st), v in stats.items():
+            rows.append({"column": c, "statistic": st, "value": v, "detail": None, "ds": d})
+        rows.append({"column": "*", "statistic": "fingerprint", "value": 0.0, "detail": f'"{fingerprints[i]}"', "ds": d})
+    return rows
+
+
+def _history(n: int, seed: int = 0) -> tuple[dict[int, dict], dict[int, str]]:
+    rng = np.random.default_rng(seed)
+    return {i: _day(rng, i) for i in range(n)}, {i: f"fp{i}" for i in range(n)}
+
+
+def _judge(days, fps, judged: list[int], **kw):
+    statuses = {START + dt.timedelta(days=i): "valid" for i in days if i not in judged}
+    statuses.update(kw.pop("statuses", {}))
+    return {(j.ds - START).days: j for j in judge(_rows(days, fps), table=T, statuses=statuses,
+                                                 days=[START + dt.timedelta(days=i) for i in judged], **kw)}
+
+
+def test_storm_moving_correlated_columns_does_not_alert_but_a_single_null_surge_does():
+    days, fps = _history(62)
+    rng = np.random.default_rng(7)
+    days[60] = _day(rng, 60, storm=6.0)  # delays, cancellations and missing delays all rise together
+    days[61] = dict(days[61])
+    days[61][("distance", "null_fraction")] = 0.10  # alone, +10 points of nulls
+    out = _judge(days, fps, [60, 61])
+    assert out[60].failed == [], [r.message for r in out[60].failed]
+    failed = out[61].failed
+    assert [(r.column, r.statistic) for r in failed] == [("distance", "null_fraction")]
+    assert out[61].quarantine and not out[61].learning
+    msg = failed[0].message
+    assert msg.startswith(f"{T} ds=2024-03-02 column distance: 10.0% null (usual ")
+    assert "valid days; no other column moved)" in msg
+
+
+def test_stale_copy_partial_load_and_duplicates_are_table_level_faults():
+    days, fps = _history(64)
+    fps[60] = fps[59]  # a stale copy of yesterday: same content fingerprint
+    days[61] = dict(days[61])
+    days[61][("region", "share:North")] = 0.2  # most of North missing (a partial load of one segment)
+    days[61][("region", "share:South")] = 0.8
+    days[61][("*", "row_count")] *= 0.55
+    days[62] = dict(days[62])
+    days[62][("*", "dup_key_fraction")] = 0.15  # duplicated rows
+    days[62][("*", "row_count")] *= 1.18
+    out = _judge(days, fps, [60, 61, 62, 63])
+    stale = out[60].failed
+    assert [(r.type, r.column) for r in stale] == [("learned:stale_copy", "*")]
+    assert "same content as ds=2024-02-29" in stale[0].message
+    assert {r.column for r in out[61].failed} >= {"region"}
+    assert any(r.statistic.startswith("share:") for r in out[61].failed)
+    assert ("*", "dup_key_fraction") in {(r.column, r.statistic) for r in out[62].failed}
+    assert out[63].failed == []
+
+
+def test_a_quarantined_day_never_enters_the_history():
+    days, fps = _history(44)
+    for i in (40, 41, 42):
+        days[i] = dict(days[i])
+        days[i][("distance", "mean")] = 5000.0
+    # day 40 was quarantined by an earlier run; 41 and 42 are judged now
+    out = _judge(days, fps, [41, 42, 43], statuses={START + dt.timedelta(days=40): "quarantined"})
+    assert out[41].history == 40  # days 0..39: day 40 is not history
+    assert out[41].quarantine and out[42].quarantine  # 41 never became history for 42 either
+    assert out[42].history == 40 and out[43].history == 40
+    assert out[43].failed == []
+
+
+def test_clean_history_stays_within_the_false_alarm_budget():
+    days, fps = _history(220, seed=3)
+    judged = list(range(14, 220))
+    out = _judge(days, fps, judged)
+    alerts = sum(1 for j in out.values() if j.failed and not j.learning)
+    scored = sum(1 for j in out.values() if not j.learning)
+    assert scored >= 200
+    assert alerts <= 0.01 * scored + 1, [m for j in out.values() for m in j.alerts]
+
+
+def test_learning_mode_until_min_history():
+    days, fps = _history(12)
+    days[11] = dict(days[11])
+    days[11][("distance", "null_fraction")] = 0.5
+    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=14))
+    assert out[11].learning and not out[11].quarantine and out[11].history == 11
+    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=5))
+    assert not out[11].learning and out[11].quarantine
+
+
+def test_a_derived_feature_names_its_source_column():
+    assert source_columns_of({"log_distance": "ln(distance)", "speed": "distance / air_time", "k": "'distance'"},
+                             ["distance", "air_time"]) == {"log_distance": "distance"}
+
+
+def test_a_day_the_suite_quarantines_does_not_become_history():
+    days, fps = _history(44)
+    out = _judge(days, fps, [41, 42], blocked=[START + dt.timedelta(days=41)])
+    assert out[41].failed == [] and out[42].history == 41  # 0..40, not 41
+
+
+def test_a_feature_set_overrides_only_the_keys_it_sets():
+    project = LearnedSettings(min_history=20, severity="warn")
+    override = LearnedSettings.model_validate({"false_alarm_budget": 0.5})
+    merged = project.merged(override)
+    assert (merged.min_history, merged.severity, merged.false_alarm_budget) == (20, "warn", 0.5)
+    assert project.merged(None) is project
