@@ -24,8 +24,10 @@ def trials(tmp_path_factory):
     return work, results
 
 
-@pytest.mark.xfail(reason="needs validation as a state (wiring helper): a kill between the features commit and "
-                          "validation leaves partitions never validated", strict=False)
+@pytest.mark.xfail(reason="needs validation as a state (a kill between the features commit and validation leaves "
+                          "partitions never validated) and reproducible fits (measured: two runs over identical "
+                          "training_sets give different HistGradientBoosting models, so registry rows and artifacts "
+                          "differ)", strict=False)
 def test_killed_nights_end_with_the_tables_of_a_clean_night(trials):
     _, results = trials
     assert len(results) == 2
