@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from engine import catalog, tables
 from engine.config import Config
 from engine.observability import ValidationFailure, utcnow
+from engine.features import SOURCE_DAYS
 from engine.validation import alerts as alerting
-from engine.validation import store
+from engine.validation import learned, store, summaries
 from engine.validation.errors import ReleaseError, ValidationError
 from engine.validation.evaluate import evaluate
 from engine.validation.suites import load_suite, suite_path
@@ -81,41 +82,73 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
                 "run_id": run_id, "updated_at": now, "released_by": None, "release_reason": None,
                 "table_version": version, "content_id": contents[d]}
 
+    fs = cfg.feature_sets[feature_set]
+    settings = cfg.project.validation.learned.merged(fs.learned)
+    warnings: list[str] = []
     path = suite_path(cfg, feature_set)
-    if not path.exists():
-        warning = (f"{table} has no expectation suite ({path}): its {len(dates)} partition(s) "
-                   "were recorded valid without checks")
+    suite = load_suite(path) if path.exists() else None
+    if suite is None:
+        warning = f"{table} has no expectation suite ({path}): only entity keys" + (
+            " and learned checks" if settings.enabled else "") + f" judged its {len(dates)} partition(s)"
         log.warning("validation: %s", warning)
-        store.upsert_statuses(spark, cfg, [status_row(d, VALID, []) for d in dates])
-        return ValidationReport(table, dates, {d: VALID for d in dates}, [], 0, time.monotonic() - started,
-                                note=f"no suite ({path})", warnings=[warning])
-    suite = load_suite(path)
-    df = tables.read(spark, features_path, version=version, partitions=dates)
-    evaluation = evaluate(spark, df, suite, dates)
+        warnings.append(warning)
+    # `_source_days` is lineage (what each partition read), not data: it is not validated.
+    df = tables.read(spark, features_path, version=version, partitions=dates).drop(SOURCE_DAYS)
+    aggregations = _summary_aggregations(df.schema, fs, settings) if settings.enabled else []
+    evaluation = evaluate(spark, df, suite, dates, entity=list(fs.entity), extra_aggregations=aggregations)
+    checks = evaluation.checks
+    by_index = {c.index: c for c in checks}
+
+    verdicts = {d: decide(table, d, checks, evaluation.outcomes[d]) for d in dates}
+    summary_rows = [r for d in dates if d in evaluation.extras
+                    for r in summaries.summary_rows(table, d, evaluation.extras[d], run_id=run_id)]
+    judgements = {}
+    if settings.enabled:
+        judgements = _judge(spark, cfg, fs, table, dates, summary_rows, settings,
+                            blocked={d for d, v in verdicts.items() if v.status == QUARANTINED})
+        learning = [j for j in judgements.values() if j.learning]
+        if learning:
+            warnings.append(f"{table}: learned checks in learning mode for {len(learning)} partition(s) "
+                            f"(recorded, never quarantining) until {settings.min_history} valid partitions "
+                            "of history exist")
 
     result_rows, profile_rows, status_rows, records = [], [], [], []
     statuses: dict[dt.date, str] = {}
     all_alerts: list[ValidationFailure] = []
-    by_index = {c.index: c for c in suite.checks}
     for d in dates:
         outcomes = evaluation.outcomes[d]
-        verdict = decide(table, d, suite.checks, outcomes)
-        statuses[d] = verdict.status
+        verdict = verdicts[d]
         messages = {}
         failed = [o for o in outcomes if not o.success]
         for o, f in zip(failed, verdict.failures):
             messages[o.index] = f.message
-            check = by_index[o.index]
-            records.append(alerting.alert_record(f, run_id, observed=o.observed_value, expected=check.kwargs))
-        all_alerts.extend(verdict.failures)
-        result_rows += store.result_rows(run_id, table, d, suite.checks, outcomes, messages)
+            records.append(alerting.alert_record(f, run_id, observed=o.observed_value, expected=by_index[o.index].kwargs))
+        failures = list(verdict.failures)
+        status = verdict.status
+        judgement = judgements.get(d)
+        if judgement is not None:
+            for r in judgement.failed:
+                f = ValidationFailure(table=table, ds=d, column=None if r.column == "*" else r.column,
+                                      expectation=r.type, severity="warn" if judgement.learning else r.severity,
+                                      message=r.message or f"{table} ds={d}: {r.type}")
+                failures.append(f)
+                records.append(alerting.alert_record(f, run_id, observed=r.observed,
+                                                     expected=[r.expected_low, r.expected_high]))
+            if judgement.quarantine:
+                status = QUARANTINED
+            result_rows += [r.result_row(run_id) for r in judgement.results]
+        statuses[d] = status
+        all_alerts.extend(failures)
+        result_rows += store.result_rows(run_id, table, d, checks, outcomes, messages)
         profile_rows += store.profile_rows(run_id, table, d, evaluation.profiles[d])
-        status_rows.append(status_row(d, verdict.status, verdict.failures))
-        store.write_document(store.docs_path(cfg, feature_set, d, run_id),
-                             store.validation_document(suite, run_id, table, d, outcomes))
+        status_rows.append(status_row(d, status, failures))
+        if suite is not None:
+            store.write_document(store.docs_path(cfg, feature_set, d, run_id),
+                                 store.validation_document(suite, run_id, table, d, outcomes))
 
     store.write_results(spark, cfg, result_rows)
     store.write_profiles(spark, cfg, profile_rows)
+    store.write_summaries(spark, cfg, summary_rows)
     store.upsert_statuses(spark, cfg, status_rows)  # last: the verdict commits after its evidence
     alerting.append_lines(catalog.Catalog.of(cfg).alerts_file, records)
     if cfg.project.validation.webhook_url:
@@ -125,7 +158,33 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
     log.info("validation: %s %d partitions in %.1fs, %d quarantined, %d alerts", table, len(dates), seconds,
              len(bad), len(all_alerts))
     return ValidationReport(table, dates, statuses, all_alerts, len(result_rows), seconds,
+                            note="" if suite is not None else f"no suite ({path})", warnings=warnings,
                             evaluated_by_gx=evaluation.gx_types)
+
+
+def _summary_aggregations(schema, fs, settings) -> list:
+    names = set(schema.fieldNames())
+    event_time = fs.event_time if fs.event_time in names else None
+    sources = [c for c in dict.fromkeys([*fs.entity, *fs.columns, *([event_time] if event_time else [])]) if c in names]
+    return summaries.summary_aggregations(schema, entity=fs.entity, event_time=event_time,
+                                          segment_columns=settings.segment_by, source_columns=sources,
+                                          columns=settings.columns)
+
+
+def _judge(spark, cfg: Config, fs, table: str, dates: list[dt.date], new_rows: list[dict], settings,
+           blocked: set[dt.date]) -> dict:
+    """Learned checks: each of `dates` against the summaries of the valid partitions before it
+    (the summary of the run that gave each partition its current verdict: a re-run or a
+    released partition counts once, with its current content)."""
+    current = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.ds not in set(dates)}
+    oldest = min(dates) - dt.timedelta(days=10 * settings.history_days)
+    history = [r for r in store.read_summaries(spark, cfg, table, since=oldest)
+               if r["ds"] in current and r["run_id"] == current[r["ds"]].run_id]
+    sources = list(dict.fromkeys([*fs.entity, *fs.columns]))
+    judgements = learned.judge(history + new_rows, table=table, days=dates,
+                               statuses={d: s.status for d, s in current.items()}, settings=settings,
+                               sources=learned.source_columns_of(fs.features, sources), blocked=blocked)
+    return {j.ds: j for j in judgements}
 
 
 def _status(row: dict) -> PartitionStatus:

@@ -74,6 +74,24 @@ def write_profiles(spark, cfg, rows: list[dict[str, Any]]) -> None:
                           mode="append", partition_by=["ds"])
 
 
+def write_summaries(spark, cfg, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        tables.write_rows(spark, catalog.Catalog.of(cfg).validation_summaries,
+                          pa.Table.from_pylist(rows, schema=catalog.VALIDATION_SUMMARIES.schema),
+                          mode="append", partition_by=["ds"])
+
+
+def read_summaries(spark, cfg, table: str, since: dt.date) -> list[dict[str, Any]]:
+    """The partition summaries of one feature table from `since` on (every run's)."""
+    import pyarrow.compute as pc
+
+    rows = tables.read_rows(catalog.Catalog.of(cfg).validation_summaries, spark=spark)
+    if rows is None:
+        return []
+    keep = pc.and_(pc.equal(rows["table"], table), pc.greater_equal(rows["ds"], pa.scalar(since, pa.date32())))
+    return rows.filter(keep).to_pylist()
+
+
 def upsert_statuses(spark, cfg, rows: list[dict[str, Any]]) -> None:
     if rows:
         tables.upsert_rows(spark, catalog.Catalog.of(cfg).validation_partitions, pa.Table.from_pylist(rows, schema=PARTITIONS_SCHEMA),
