@@ -243,6 +243,21 @@ def demo(conf: Path = ConfOpt,
 
 
 @app.command()
+def suggest(conf: Path = ConfOpt, feature_set: str = typer.Option(..., "--feature-set", help="a feature set of features.yaml"),
+            out_path: Optional[str] = typer.Option(None, "--out", help="suite file (default: expectations/<feature_set>.json)"),
+            force: bool = typer.Option(False, help="replace an existing suite file")) -> None:
+    """Write a GX 1.x suite from the table's valid history (bounds that held) for review."""
+    from engine.config import load_config
+    from engine.validation.api import suggest as suggest_suite
+
+    with _exit_codes():
+        cfg = load_config(conf)
+        path = suggest_suite(_session(cfg), cfg, feature_set, out=out_path, force=force)
+        out.print(f"suggested suite: {path} (review it before keeping it)", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
 def report(conf: Path = ConfOpt,
            out_path: Optional[str] = typer.Option(None, "--out", help="HTML file (default: <lakehouse>/reports/latest.html + a dated copy)"),
            start: Optional[str] = typer.Option(None, help="first day (default: 28 days before --end)"),

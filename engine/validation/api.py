@@ -5,9 +5,11 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine import catalog, tables
 from engine.config import Config
+from engine.errors import UsageError
 from engine.observability import ValidationFailure, utcnow
 from engine.features import SOURCE_DAYS
 from engine.validation import alerts as alerting
@@ -185,6 +187,29 @@ def _judge(spark, cfg: Config, fs, table: str, dates: list[dt.date], new_rows: l
                                statuses={d: s.status for d, s in current.items()}, settings=settings,
                                sources=learned.source_columns_of(fs.features, sources), blocked=blocked)
     return {j.ds: j for j in judgements}
+
+
+def suggest(spark, cfg: Config, feature_set: str, *, out: str | None = None, force: bool = False) -> Path:
+    """Write a GX 1.x suite whose bounds held over the valid history of features/<feature_set>
+    (for a person to review and keep); refuses to replace an existing suite unless `force`."""
+    from engine.validation.suggest import suggest_suite, write_suite
+
+    if feature_set not in cfg.feature_sets:
+        raise UsageError(f"suggest: unknown feature set {feature_set!r} (expected one of {sorted(cfg.feature_sets)})")
+    path = Path(out) if out else suite_path(cfg, feature_set)
+    if path.exists() and not force:
+        raise UsageError(f"suggest: {path} exists; pass --out elsewhere (or --force to replace it)")
+    table = _table(feature_set)
+    valid = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.status == VALID}
+    rows = [r for r in store.read_summaries(spark, cfg, table, since=dt.date.min)
+            if r["ds"] in valid and r["run_id"] == valid[r["ds"]].run_id]
+    if not rows:
+        raise UsageError(f"suggest: {table} has no valid partition with a summary yet; run the nightly job first")
+    fs = cfg.feature_sets[feature_set]
+    settings = cfg.project.validation.learned.merged(fs.learned)
+    suite = suggest_suite(rows, name=feature_set, valid_days=sorted(valid), entity=fs.entity,
+                          history_days=settings.history_days)
+    return write_suite(suite, path)
 
 
 def _status(row: dict) -> PartitionStatus:
