@@ -481,7 +481,10 @@ def write_rows(spark, path: str, rows: pa.Table, *, mode: str = "append", partit
         values = ", ".join(f"'{_pv(v)}'" for v in replace_partitions)
         predicate = f"{column} IN ({values})" if values else "false"
     try:
-        write_deltalake(catalog.native(path), rows, mode=mode, partition_by=list(partition_by) or None, predicate=predicate)
+        # The engine's own tables gain columns between releases: appends merge the schema (old
+        # rows read the new columns as null), so an existing lakehouse keeps working.
+        write_deltalake(catalog.native(path), rows, mode=mode, partition_by=list(partition_by) or None,
+                        predicate=predicate, schema_mode="merge" if mode == "append" else None)
     except Exception as e:
         raise TableError(f"table {path}: write failed, nothing was changed: {e}") from e
     return _delta_table(path).version()
@@ -501,7 +504,7 @@ def upsert_rows(spark, path: str, rows: pa.Table, keys: Sequence[str], partition
          .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
         return version(path, spark)
     try:
-        (_delta_table(path).merge(rows, predicate, source_alias="s", target_alias="t")
+        (_delta_table(path).merge(rows, predicate, source_alias="s", target_alias="t", merge_schema=True)
          .when_matched_update_all().when_not_matched_insert_all().execute())
     except Exception as e:
         raise TableError(f"table {path}: upsert failed, nothing was changed: {e}") from e

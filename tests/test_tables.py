@@ -368,3 +368,16 @@ def test_num_records_comes_from_the_log(tmp_path):
     assert tables.num_records(path) == 4
     assert tables.num_records(path, partitions=[D2]) == 2
     assert tables.num_records(path, 0, partitions=[D2]) == 1
+
+
+def test_small_tables_gain_columns_between_releases(tmp_path):
+    """An existing lakehouse keeps working when a release adds columns to the engine's tables:
+    appends and upserts merge the schema; old rows read the new column as null."""
+    path = str(tmp_path / "runs")
+    tables.write_rows(None, path, pa.table({"run_id": ["a"], "stage": ["features"]}))
+    tables.write_rows(None, path, pa.table({"run_id": ["b"], "stage": ["features"], "spark_jobs": [3]}))
+    tables.upsert_rows(None, path, pa.table({"run_id": ["a"], "stage": ["features"], "spark_jobs": [5],
+                                             "seconds": [1.5]}), keys=["run_id", "stage"])
+    rows = sorted(tables.read_rows(path).to_pylist(), key=lambda r: r["run_id"])
+    assert rows == [{"run_id": "a", "stage": "features", "spark_jobs": 5, "seconds": 1.5},
+                    {"run_id": "b", "stage": "features", "spark_jobs": 3, "seconds": None}]
