@@ -342,3 +342,18 @@ def test_pair_timeout_is_checked_between_fits(tmp_path):
     assert (tmp_path / "lakehouse" / "artifacts" / "m" / "all" / "v1" / "metadata.json").exists()
     short = fit_pair(pdf[pdf.split == "eval"], "all", plan(600.0), None)  # cold start: no train rows yet
     assert short.status == "waiting" and short.reason.startswith("waiting for history: 0 training rows in")
+
+
+def test_equal_sklearn_models_serialize_to_equal_bytes():
+    """skops names files after object ids and stamps times; the engine's artifacts do not, so
+    re-running a night reproduces its artifacts (and their sha256) exactly."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from engine.training.artifacts import deserialize, serialize
+
+    X = np.random.default_rng(0).random((300, 3))
+    first, second = (HistGradientBoostingRegressor(random_state=0).fit(X, X[:, 0]) for _ in range(2))
+    data = serialize(first, "sklearn")
+    assert data == serialize(second, "sklearn")
+    assert np.allclose(deserialize(data, "sklearn", "regression", "mem").predict(X), first.predict(X))

@@ -66,8 +66,49 @@ def serialize(model: Any, kind: str) -> bytes:
     if kind == "sklearn":
         import skops.io as sio
 
-        return sio.dumps(model)
+        return canonical_skops(sio.dumps(model))
     raise ArtifactError(f"unknown artifact kind {kind!r}; expected xgboost or sklearn")
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops archive, byte-identical for the same model. skops numbers objects and
+    names array files after Python object ids, writes attributes in no fixed order and stamps
+    the zip with the current time, so two dumps of one model differ. Here ids and files are
+    renumbered in a fixed traversal (sorted keys), the schema is written with sorted keys and
+    every entry gets a fixed timestamp: equal models give equal sha256, so re-running a night
+    reproduces its artifacts."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        entries = {i.filename: z.read(i.filename) for i in z.infolist()}
+    schema = json.loads(entries.pop("schema.json"))
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def canon(node: Any) -> Any:
+        if isinstance(node, list):
+            return [canon(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for key in sorted(node):
+            value = node[key]
+            if key == "__id__" and isinstance(value, int):
+                out[key] = ids.setdefault(value, len(ids))
+            elif key == "file" and isinstance(value, str) and value in entries:
+                out[key] = files.setdefault(value, f"{len(files)}.npy")
+            else:
+                out[key] = canon(value)
+        return out
+
+    text = json.dumps(canon(schema), sort_keys=True).encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, payload in [("schema.json", text)] + sorted((files.get(k, k), v) for k, v in entries.items()):
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), payload,
+                       compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def deserialize(data: bytes, kind: str, task: str, where: str) -> Any:
