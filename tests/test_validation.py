@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -373,3 +374,35 @@ def test_messages_for_aggregate_and_table_expectations():
         "missing": ["b"], "unexpected": ["c"]}}})) == "columns do not match the expected set: missing ['b']; unexpected ['c']"
     assert detail(c[3], CheckOutcome(3, day, False, {"unexpected_percent": 0.04, "partial_unexpected_list": [-1.5]})) == \
         "0.04% of values outside (0, ∞) (expected none), e.g. -1.5"
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """Answers one byte a second: each read beats a socket timeout, the whole never ends."""
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(30):
+            try:
+                self.wfile.write(b"X-Slow: 1\r\n")
+                self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.5)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_slow_webhook_cannot_hold_the_run():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        record = {"message": "features/orders ds=2026-10-12 column discount: 50.0% null"}
+        started = time.monotonic()
+        delivered = post_webhook(f"http://127.0.0.1:{server.server_port}/hook", [record], "run-1", timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        server.shutdown()
+    assert delivered is False
+    assert elapsed < 5, f"the webhook held the run for {elapsed:.1f} s (a 1 s deadline)"

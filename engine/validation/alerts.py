@@ -6,6 +6,7 @@ validation tables already hold everything).
 from __future__ import annotations
 
 import json
+import threading
 import logging
 import os
 import urllib.error
@@ -72,11 +73,24 @@ def post_webhook(url: str, records: list[dict[str, Any]], run_id: str, timeout: 
                        "run_id": run_id, "alerts": records}, default=str).encode()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "retrain"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            if response.status >= 300:
-                raise urllib.error.HTTPError(url, response.status, response.reason, response.headers, None)
+    outcome: list[BaseException | None] = []
+
+    def send() -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                if response.status >= 300:
+                    raise urllib.error.HTTPError(url, response.status, response.reason, response.headers, None)
+            outcome.append(None)
+        except Exception as e:  # network, HTTP status, timeout: alert delivery is best effort
+            outcome.append(e)
+
+    # A total deadline, not only a socket timeout: a server that trickles bytes cannot hold
+    # the run (the request goes on in a daemon thread and is abandoned).
+    sender = threading.Thread(target=send, name="retrain-webhook", daemon=True)
+    sender.start()
+    sender.join(timeout)
+    error = outcome[0] if outcome else TimeoutError(f"no answer within {timeout:g} s")
+    if error is None:
         return True
-    except Exception as e:  # network, HTTP status, timeout: alert delivery is best effort
-        log.warning("validation: webhook %s failed (%s); %d alert(s) are in the alerts file", url, e, len(records))
-        return False
+    log.warning("validation: webhook %s failed (%s); %d alert(s) are in the alerts file", url, error, len(records))
+    return False
