@@ -62,7 +62,7 @@ class LearnedSettings(Frozen):
     """Learned checks: each partition against the table's own history (issue 10)."""
 
     enabled: bool = True
-    severity: Literal["block", "warn"] = "block"
+    severity: Literal["block", "warn"] = "warn"  # block once precision is proven (README)
     min_history: int = Field(14, ge=3)  # valid partitions before leaving learning mode
     history_days: int = Field(90, ge=7)  # valid partitions a day is compared with
     false_alarm_budget: float = Field(1.0, gt=0.0, le=100.0)  # alerts per 100 clean partitions

@@ -53,6 +53,7 @@ def _history(n: int, seed: int = 0) -> tuple[dict[int, dict], dict[int, str]]:
 def _judge(days, fps, judged: list[int], **kw):
     statuses = {START + dt.timedelta(days=i): "valid" for i in days if i not in judged}
     statuses.update(kw.pop("statuses", {}))
+    kw.setdefault("settings", LearnedSettings(severity="block"))  # these tests quarantine
     return {(j.ds - START).days: j for j in judge(_rows(days, fps), table=T, statuses=statuses,
                                                  days=[START + dt.timedelta(days=i) for i in judged], **kw)}
 
@@ -120,9 +121,9 @@ def test_learning_mode_until_min_history():
     days, fps = _history(12)
     days[11] = dict(days[11])
     days[11][("distance", "null_fraction")] = 0.5
-    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=14))
+    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=14, severity="block"))
     assert out[11].learning and not out[11].quarantine and out[11].history == 11
-    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=5))
+    out = _judge(days, fps, [11], settings=LearnedSettings(min_history=5, severity="block"))
     assert not out[11].learning and out[11].quarantine
 
 
