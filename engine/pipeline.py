@@ -119,13 +119,9 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         validation_run_id = _validation_stage(run, computed)
         # Quarantine holds through windows: a day quarantined just now must not feed the
         # rolling windows or as-of joins of partitions computed before it was judged.
-        for _ in range(MAX_DEPENDENT_ROUNDS):
-            if not summary.quarantined:
+        for _ in range(MAX_DEPENDENT_ROUNDS if summary.quarantined else 0):
+            if not _dependents_stage(run):
                 break
-            recomputed = _features_stage(run, logical_date, {}, False)
-            if not recomputed:
-                break
-            validation_run_id = _validation_stage(run, recomputed) or validation_run_id
         if train:
             _training_stages(run, logical_date, validation_run_id)
         summary.status = run_status(summary)
@@ -184,6 +180,30 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
         if stale_total:
             record.detail += f" ({stale_total} recomputed: their windows read a day quarantined or released since)"
     return computed
+
+
+def _stale(run: Run, excluded: dict[str, frozenset[dt.date]]) -> dict[str, list[dt.date]]:
+    stale = {name: feature_map.stale_dates(run.spark, run.cfg, fs, excluded) for name, fs in run.cfg.feature_sets.items()}
+    return {name: dates for name, dates in stale.items() if dates}
+
+
+def _dependents_stage(run: Run) -> bool:
+    """Recompute (and revalidate) the partitions whose windows read a day this run quarantined;
+    False when there are none."""
+    excluded = _excluded_source_days(run)
+    stale = _stale(run, excluded)
+    if not stale:
+        return False
+    with run.stage("dependents") as record:
+        rows = 0
+        for name, dates in stale.items():
+            _, n = feature_map.write_features(run.spark, run.cfg, run.cfg.feature_sets[name], dates, excluded)
+            rows += n
+        _validate(run, stale, record)
+        record.rows_out = rows
+        record.detail = (", ".join(f"features/{k}: {len(v)} partitions" for k, v in stale.items())
+                         + " recomputed without the days quarantined in this run; " + record.detail)
+    return True
 
 
 def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | None:

@@ -281,8 +281,12 @@ def map_rows(r: dict) -> dict:
 
 def make_project(root: Path, source: Path) -> Path:
     (root / "conf" / "models").mkdir(parents=True)
-    for name in ("project.yaml", "features.yaml"):
-        shutil.copy(REPO / "conf" / name, root / "conf" / name)
+    shutil.copy(REPO / "conf" / "features.yaml", root / "conf" / "features.yaml")
+    # Learned checks read sketches (quantiles, distinct estimates) that depend on how rows are
+    # split among tasks, so their scores legitimately differ between the two; they have their
+    # own tests. Here: every exact table equal.
+    project = (REPO / "conf" / "project.yaml").read_text().replace("    enabled: true", "    enabled: false")
+    (root / "conf" / "project.yaml").write_text(project)
     (root / "conf" / "models" / "minutes_ridge.yaml").write_text(SMALL_MODEL)
     shutil.copytree(REPO / "expectations", root / "expectations")
     shutil.copytree(source / "raw", root / "lakehouse" / "raw")
@@ -358,7 +362,8 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
     assert len(features[0]) > 10_000
     assert_same_rows("features/orders", *features, key=["ds", "order_id"])
 
-    statuses = both("validation/partitions", {"run_id", "updated_at"})
+    # content_id hashes the partition's file names (random per write): equal tables, other ids
+    statuses = both("validation/partitions", {"run_id", "updated_at", "content_id"})
     assert sum(r["status"] == "quarantined" for r in statuses[0]) == 4
     for side in statuses:
         for r in side:
@@ -368,7 +373,7 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
     for side in results:
         for r in side:  # GX's observed values (e.g. a column mean) may differ in the last bits
             r["observed_value"] = json.loads(r["observed_value"])
-    assert_same_rows("validation/results", *results, key=["ds", "expectation_index"])
+    assert_same_rows("validation/results", *results, key=["ds", "expectation_index", "expectation_type"])
     # Profiles: the exact statistics are equal. The sketches are left out: quantiles and top
     # values depend on how rows were split among tasks, and a HyperLogLog distinct count of a
     # float column changes when a value differs in its last bit (a sum in another order).

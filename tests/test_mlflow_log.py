@@ -12,6 +12,7 @@ import pytest
 
 from engine import catalog
 from engine.errors import TrackingError
+from engine.records import ArtifactMetadata, Lineage, Window
 from engine.registry import RegistryEntry
 from engine.training.artifacts import save_artifact
 
@@ -39,8 +40,18 @@ def entry(lake: catalog.Catalog, segment: str, day: dt.date, status: str, run_id
     uri = sha = None
     if status != "failed":
         uri = lake.artifact("late_delivery", segment, version)
-        sha = save_artifact(uri, tiny_model(seed), "xgboost", {"task": "classification", "model_id": "late_delivery"})
     trained = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(2), tzinfo=dt.timezone.utc)
+    if status != "failed":
+        window = Window(day - dt.timedelta(days=27), day - dt.timedelta(days=7), day - dt.timedelta(days=6), day)
+        meta = ArtifactMetadata(
+            model_id="late_delivery", segment=segment, version=version, run_id=run_id, logical_date=day,
+            trained_at=trained, estimator="xgboost.XGBClassifier", task="classification", label="late",
+            segment_by="region", features=("f0", "f1", "f2"), feature_types={f"f{i}": "numeric" for i in range(3)},
+            categories={}, params={"max_depth": 2, "n_estimators": 3}, metric="auc", refit=True,
+            lineage=Lineage(run_id=run_id, training_sets="training_sets", training_sets_version=7,
+                            feature_set="orders", feature_table="features/orders", feature_version=12,
+                            validation_run_id=f"val-{run_id}", window=window))
+        sha = save_artifact(uri, tiny_model(seed), "xgboost", meta).sha256
     return RegistryEntry(
         model_id="late_delivery", segment=segment, version=version, run_id=run_id, logical_date=day,
         status=status, reason=f"{status} on {day}", estimator="xgboost.XGBClassifier", task="classification",
