@@ -28,7 +28,7 @@ import json
 import math
 from typing import Any, Iterable, Mapping
 
-from engine.validation.evaluate import q
+from engine.validation.plan import kind_of, q
 
 PREFIX = "learned::"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -43,9 +43,7 @@ NUMERIC = ("int", "float")
 
 
 def _kinds(schema) -> dict[str, str]:
-    from engine.validation.evaluate import _kind
-
-    return {f.name: _kind(f.dataType) for f in schema.fields}
+    return {f.name: kind_of(f.dataType) for f in schema.fields}
 
 
 def _alias(kind: str, statistic: str, column: str) -> str:
