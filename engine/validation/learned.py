@@ -373,9 +373,9 @@ class _Judge:
         valid = (np.abs(c) >= 0.5) & ~np.isnan(zp) & ok[:, None]
         count = valid.sum(axis=1)
         with np.errstate(all="ignore"):
-            beta = np.where(valid, c * sd[:, None] / sd[order], 0.0) / np.maximum(count, 1)[:, None]
-            pred = np.sum(beta * np.where(valid, zp, 0.0), axis=1)  # the peers' mean prediction
-            past = filled - np.sum(beta[None] * filled[:, order], axis=2)  # n x m
+            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)
+            pred = _nanmedian(beta * zp, axis=1)  # the peers' median prediction
+            past = _nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
             spread = np.fmax(1.4826 * _mad(past), _nanquantile(np.abs(past), 0.9) / 1.645)
             spread = np.fmax(spread, 0.1)
             out = np.abs(z - pred) / spread
