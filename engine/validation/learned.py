@@ -53,7 +53,8 @@ FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_s
 NOT_SERIES = {"fingerprint", "value_counts"}
 ORDER_STATS = {"min", "max"}
 EXTREMES = {"min", "max", "stddev"}  # recorded, never alerted on: heavy tails move them on clean days
-CONTEXT = {"row_count"}  # explains other series (volume), never alerts alone: a holiday is not a fault
+# volume: explains other series (as their peers), never alerts alone: a holiday is not a fault
+CONTEXT = {"row_count", "distinct"}
 MIN_TAIL_HISTORY = 20  # past column scores needed to fit the tail of their distribution
 DISCRETE = 10  # distinct values up to which a column is treated as categorical
 TYPE_PREFIX = "learned:"
@@ -257,6 +258,10 @@ class _Judge:
         self.excluded = np.array([s in EXTREMES for s in self.stats], bool)
         location = np.array([s == "mean" or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
         self.sd = np.where(location, [table.col.get((c, "stddev"), -1) for c in columns], -1)
+        # a column's location statistics (mean, quantiles; the table's lag mean and quantiles)
+        lag = np.array([s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)) for s in self.stats])
+        self.families = [ks for c in self.names
+                         for ks in [np.flatnonzero((np.array(columns) == c) & (location | lag) & alerting)] if len(ks) >= 3]
 
     def expected(self, i: int, hist: list[int]):
         """Expected value and scale of every series for day i from `hist`: a robust local
@@ -332,6 +337,10 @@ class _Judge:
         if usable.sum() >= 2 and len(hist) >= MIN_PEER_HISTORY:
             peer = self._peer_break(zh, z, usable)
             score = np.where(np.isnan(peer), own, np.minimum(own, peer))
+        for ks in self.families:  # a shift of the distribution moves at least two of them; one alone is noise
+            top = np.sort(np.nan_to_num(score[ks], nan=-np.inf))[::-1]
+            if np.isfinite(top[1]):
+                score[ks] = np.minimum(score[ks], top[1])
         self.score[i] = score
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -378,6 +387,10 @@ class _Judge:
             past = _nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
             spread = np.fmax(1.4826 * _mad(past), _nanquantile(np.abs(past), 0.9) / 1.645)
             spread = np.fmax(spread, 0.1)
+            # a prediction far outside the peers' past range is uncertain (the regression's
+            # prediction interval: its slope is known only to within spread / sqrt(sum x^2))
+            lever = _nanmedian(np.where(valid, zp ** 2, np.nan), axis=1) / (len(filled) * np.fmax(sd[order[:, 0]], 1e-9) ** 2)
+            spread = spread * np.sqrt(1 + 1 / len(filled) + np.nan_to_num(lever))
             out = np.abs(z - pred) / spread
         return np.where(count > 0, out, np.nan)
 
