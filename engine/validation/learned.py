@@ -50,6 +50,7 @@ COUNT_STATS = {"row_count", "distinct"}  # modeled on a log scale (multiplicativ
 FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_share", "upper_share",
                   "lower_share", "digit_share", "space_share", "dup_key_fraction", "dup_row_fraction",
                   "lag_future_fraction", "variant_share"}
+SCALE_STATS = {"iqr"}  # modeled on a log scale (a unit change multiplies it)
 NOT_SERIES = {"fingerprint", "value_counts"}
 ORDER_STATS = {"min", "max"}
 EXTREMES = {"min", "max", "stddev"}  # recorded, never alerted on: heavy tails move them on clean days
@@ -171,6 +172,11 @@ class _Table:
             i = self.index[d]
             for k, v in kv.items():
                 x[i, self.col[k]] = v
+        # a robust spread: the interquartile range (a unit change scales it; stddev follows one outlier)
+        for c in sorted({c for c, s in keys if s == "p25" and (c, "p75") in self.col}):
+            self.col[(c, "iqr")] = len(keys)
+            keys.append((c, "iqr"))
+            x = np.hstack([x, (x[:, self.col[(c, "p75")]] - x[:, self.col[(c, "p25")]])[:, None]])
         # a segment missing from a day had no rows: its share is 0
         for j, (c, s) in enumerate(keys):
             if s.startswith("share:"):
@@ -206,6 +212,9 @@ class _Table:
 
 
 def _transform(stat: str, x: np.ndarray) -> np.ndarray:
+    if stat in SCALE_STATS:
+        with np.errstate(all="ignore"):
+            return np.log(np.maximum(x, 1e-12))
     return np.log1p(np.maximum(x, 0)) if stat in COUNT_STATS else x
 
 
@@ -244,6 +253,7 @@ class _Judge:
         self.score = np.full((n, m), np.nan)  # point-in-time scores of the series (combined)
         self.fraction = np.array([s in FRACTION_STATS or s.startswith("share:") for s in self.stats], bool)
         self.count = np.array([s in COUNT_STATS for s in self.stats], bool)
+        self.scale_stat = np.array([s in SCALE_STATS for s in self.stats], bool)
         self.share = np.flatnonzero([s.startswith("share:") for s in self.stats])
         columns = [c for c, _ in table.keys]
         self.columns = columns
@@ -253,7 +263,8 @@ class _Judge:
         self.members = [np.flatnonzero((np.array(columns) == c) & alerting) for c in self.names]
         self.cscore = np.full((n, len(self.names)), np.nan)  # point-in-time column scores
         self.nulls = np.array([table.col.get((c, "null_fraction"), -1) for c in columns])
-        order = np.array([s in ORDER_STATS or s in EXTREMES or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
+        order = np.array([s in ORDER_STATS or s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
+                          for s in self.stats])
         self.distinct = np.where(order, [table.col.get((c, "distinct"), -1) for c in columns], -1)
         self.excluded = np.array([s in EXTREMES for s in self.stats], bool)
         location = np.array([s == "mean" or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
@@ -305,6 +316,7 @@ class _Judge:
             floor = np.where(self.fraction, np.sqrt(p * (1 - np.minimum(p, 1 - 1.0 / rows)) / rows), 0.0)
             # counts (log scale): counting noise, a change of one in a handful of distinct values is natural
             floor = np.where(self.count, 1.0 / np.sqrt(1.0 + np.expm1(np.clip(level, 0, 700))), floor)
+            floor = np.where(self.scale_stat, 1.0 / math.sqrt(rows), floor)  # relative noise of a spread
             # a mean or quantile: its sampling noise, about the column's spread / sqrt(rows)
             spread = _nanmedian(self.t.x[hist][:, np.maximum(self.sd, 0)])
             floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
@@ -530,7 +542,8 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
         stat = t.keys[k][1]
         threshold = thresholds[c]
         failed = bool(score[k] > threshold)
-        inv = (lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else (lambda v: v)
+        inv = ((lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else
+               (lambda v: float(np.exp(min(v, 700.0)))) if stat in SCALE_STATS else (lambda v: v))
         band = threshold * scale[k]
         lo, hi = inv(expected[k] - band), inv(expected[k] + band)
         message = None
