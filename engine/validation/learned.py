@@ -4,19 +4,34 @@ Pure Python / numpy on the driver over the small `validation/summaries` rows; no
 
 For every (column, statistic) series, point in time (only VALID partitions before the judged
 day, at most `history_days` of them):
-1. expected value: a robust local level (median of the latest 7 valid days) plus a weekly
-   profile (median by weekday) where the weekday profile explains the series better; scale:
-   1.4826 x MAD of the history's one-step-ahead errors of that level, floored by the sampling noise of the statistic
-   (binomial for fractions) -> a standardized residual z.
+1. expected value: a robust local level (median of the latest 7 valid days), with a local
+   linear trend and a weekday effect where each is supported by the history (the trend where
+   it shrinks the one-step-ahead errors, a weekday where its median effect stands out of its
+   standard error); scale: 1.4826 x MAD of the one-step-ahead errors, floored by the
+   statistic's sampling noise on the day's rows (binomial for fractions, counting noise for
+   counts, spread/sqrt(rows) for means and quantiles) -> a standardized residual z.
+   Counts are modeled on a log scale, the interquartile range (a robust spread, derived from
+   p25/p75) too. String columns with few values get one share series per value.
 2. co-movement: each series is regressed on its most correlated series of OTHER columns
-   (correlation of past residuals); a storm that moves many correlated columns together is
-   predicted by its peers, a single column breaking away is not. The score is the smaller of
-   the series' own move and its break from its peers (each in units of its own past
-   spread), so a column alerts only if it moved AND its peers do not explain the move.
-3. calibration: the threshold is set from the table's own past scores (pooled over series,
-   exponential tail above the 95th percentile, Bonferroni over the series) so that, replayed
-   over clean history, the table raises at most `false_alarm_budget` alerts per 100
-   partitions; never below the Gaussian Bonferroni bound.
+   (correlation of past residuals; row count and distinct counts take part as peers: they
+   carry the table's volume). A storm or holiday that moves many columns together is
+   predicted by the peers; the prediction's uncertainty grows with its leverage (how far
+   the peers are outside their past range). The series score is the smaller of its own move
+   and its break from its peers (each in units of its own past spread).
+3. per-column scores: a column's score is the max over its alerting series, where
+   - extremes (min, max, stddev) are recorded but never alert: heavy tails move them on
+     clean days, and a sentinel or unit change also moves robust statistics;
+   - volume (row count, distinct count) never alerts alone: a holiday is not a fault;
+   - a location statistic (mean, quantiles; for the table the event-time lag) counts only
+     up to the second largest of its family: a shifted distribution moves at least two;
+   - a column null throughout its history, a value share absent from most of it, and order
+     statistics of columns with at most DISCRETE values have nothing to learn from.
+4. calibration: each column's threshold comes from its OWN past column scores (replayed over
+   its clean history): an exponential tail above their median with the median excess as
+   scale, at the level budget / 100 / (number of scored columns), so a table stays within
+   `false_alarm_budget` alerts per 100 partitions; never below the Gaussian bound of the max
+   over the column's series, and 1.5 x that bound while fewer than MIN_TAIL_HISTORY past
+   scores exist.
 Deterministic table-level checks: a partition whose content fingerprint equals an earlier
 day's (a stale copy) when the history never repeats itself.
 A column that fails LEVEL_DAYS judged days in a row has shifted for good (a source started
