@@ -258,7 +258,7 @@ def _mad(a: np.ndarray, axis=0) -> np.ndarray:
 
 
 class _Judge:
-    def __init__(self, table: _Table, settings: LearnedSettings):
+    def __init__(self, table: _Table, settings: LearnedSettings, sources: Mapping[str, str] | None = None):
         self.t = table
         self.s = settings
         self.stats = [s for _, s in table.keys]
@@ -272,7 +272,8 @@ class _Judge:
         self.share = np.flatnonzero([s.startswith("share:") for s in self.stats])
         columns = [c for c, _ in table.keys]
         self.columns = columns
-        self.same_column = np.array([[a == b for b in columns] for a in columns], bool) if m else np.zeros((0, 0), bool)
+        root = [(sources or {}).get(c, c) for c in columns]
+        self.same_column = np.array([[a == b for b in root] for a in root], bool) if m else np.zeros((0, 0), bool)
         alerting = np.array([s not in EXTREMES and s not in CONTEXT for s in self.stats], bool)
         self.names = sorted(set(columns))  # the scored units: columns, and the table as '*'
         self.members = [np.flatnonzero((np.array(columns) == c) & alerting) for c in self.names]
@@ -394,8 +395,10 @@ class _Judge:
         return discrete | empty | new
 
     def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
-        """|z - prediction from peers| in units of the past spread of that difference; NaN
-        where a series has no peer (then its own move alone is its score)."""
+        """The smallest |z - prediction from one peer| in units of the past spread of that
+        difference (a move any one strongly correlated peer explains is co-movement); NaN
+        where a series has no peer (then its own move alone is its score). A derived feature
+        and its source column are never each other's peers (one fault moves both)."""
         filled = np.clip(np.where(np.isnan(zh), 0.0, zh), -10, 10)  # a past outlier must not define a relation
         sd = filled.std(axis=0)
         ok = usable & (sd > 0)
@@ -409,16 +412,16 @@ class _Judge:
         valid = (np.abs(c) >= 0.5) & ~np.isnan(zp) & ok[:, None]
         count = valid.sum(axis=1)
         with np.errstate(all="ignore"):
-            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)
-            pred = _nanmedian(beta * zp, axis=1)  # the peers' median prediction
-            past = _nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
+            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)  # m x peers
+            past = filled[:, :, None] - beta[None] * filled[:, order]  # n x m x peers
             spread = np.fmax(1.4826 * _mad(past), _nanquantile(np.abs(past), 0.9) / 1.645)
             spread = np.fmax(spread, 0.1)
-            # a prediction far outside the peers' past range is uncertain (the regression's
+            # a prediction far outside the peer's past range is uncertain (the regression's
             # prediction interval: its slope is known only to within spread / sqrt(sum x^2))
-            lever = _nanmedian(np.where(valid, zp ** 2, np.nan), axis=1) / (len(filled) * np.fmax(sd[order[:, 0]], 1e-9) ** 2)
-            spread = spread * np.sqrt(1 + 1 / len(filled) + np.nan_to_num(lever))
-            out = np.abs(z - pred) / spread
+            lever = zp ** 2 / (len(filled) * np.fmax(sd[order], 1e-9) ** 2)
+            spread = spread * np.sqrt(1 + 1 / len(filled) + lever)
+            breaks = np.where(valid, np.abs(z[:, None] - beta * zp) / spread, np.nan)
+            out = np.fmin.reduce(np.where(valid, breaks, np.inf), axis=1)  # explained by any one peer
         return np.where(count > 0, out, np.nan)
 
 
@@ -471,7 +474,7 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
         return past[-settings.history_days:]
 
     t.add_variant_columns()
-    j = _Judge(t, settings)
+    j = _Judge(t, settings, sources)
     out: list[Judgement] = []
     run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
     shift_start: dict[str, int] = {}  # a failure that persisted LEVEL_DAYS days: the new normal
