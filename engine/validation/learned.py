@@ -66,8 +66,6 @@ FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_s
                   "lower_share", "digit_share", "space_share", "dup_key_fraction", "dup_row_fraction",
                   "lag_future_fraction", "variant_share"}
 SCALE_STATS = {"iqr"}  # modeled on a log scale (a unit change multiplies it)
-NOT_SERIES = {"fingerprint", "value_counts"}
-ORDER_STATS = {"min", "max"}
 EXTREMES = {"min", "max", "stddev"}  # recorded, never alerted on: heavy tails move them on clean days
 # volume: explains other series (as their peers), never alerts alone: a holiday is not a fault
 CONTEXT = {"row_count", "distinct"}
@@ -279,7 +277,7 @@ class _Judge:
         self.members = [np.flatnonzero((np.array(columns) == c) & alerting) for c in self.names]
         self.cscore = np.full((n, len(self.names)), np.nan)  # point-in-time column scores
         self.nulls = np.array([table.col.get((c, "null_fraction"), -1) for c in columns])
-        order = np.array([s in ORDER_STATS or s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
+        order = np.array([s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
                           for s in self.stats])
         self.distinct = np.where(order, [table.col.get((c, "distinct"), -1) for c in columns], -1)
         self.excluded = np.array([s in EXTREMES for s in self.stats], bool)
