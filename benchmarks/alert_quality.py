@@ -7,7 +7,9 @@ MplsStops: one partition per day, ~140 rows).
 Engineering faults are injected at random days (>= day 30, one per day): null surge, unit
 change, constant fill, sentinel -999, sign flip on a fraction, category case/format
 corruption, partial load of one segment, duplicated rows, stale copy of the previous day,
-two columns swapped.
+two columns swapped. A column fault goes only into columns that hold values in at least
+half of that day's rows (in the real data `citationIssued` is entirely null for months: a
+fault injected there changes nothing and could never be caught).
 
 Summaries go through the engine's code path: `summary_aggregations` over a Spark DataFrame of
 all days in ONE `groupBy("ds").agg`, then `summary_rows`; days are judged sequentially by
@@ -181,8 +183,15 @@ def minneapolis() -> Dataset:
 # --------------------------------------------------------------------------- faults
 
 
+def _filled(df: pd.DataFrame, c: str) -> bool:
+    """Whether column c holds values in at least half of the day's rows (a fault injected into
+    a column that is empty that day changes nothing: it could never be caught)."""
+    return len(df) > 0 and df[c].notna().mean() >= 0.5
+
+
 def inject(ds: Dataset, seed: int, per_kind: int = 2) -> list[dict]:
-    """Faults at random days (one per day, from day 30); returns the manifest."""
+    """Faults at random days (one per day, from day 30), into columns holding values that day
+    (`_filled`); returns the manifest."""
     rng = np.random.default_rng(seed)
     dates = sorted(ds.days)
     candidates = dates[30:]
@@ -193,39 +202,42 @@ def inject(ds: Dataset, seed: int, per_kind: int = 2) -> list[dict]:
         d = candidates[idx]
         df = ds.days[d].copy()
         cols: list[str] = []
+        numeric = [c for c in ds.numeric if _filled(df, c)] or ds.numeric
+        strings = [c for c in ds.strings if _filled(df, c)] or ds.strings
         if kind == "null_surge":
-            c = rng.choice(ds.numeric + ds.strings)
+            c = rng.choice(numeric + strings)
             frac = rng.uniform(0.05, 0.6)
             mask = rng.random(len(df)) < frac
-            df[c] = df[c].astype(object).where(~mask, None) if c in ds.strings else df[c].where(~mask, np.nan)
+            df[c] = df[c].astype(object).where(~mask, None) if c in strings else df[c].where(~mask, np.nan)
             cols = [c]
         elif kind == "unit_change":
-            c = rng.choice(ds.numeric)
+            c = rng.choice(numeric)
             df[c] = df[c] * rng.choice([1000, 0.001, 100, 0.01, 60, 1 / 60, 3.6, 0.2778, 2.2046, 0.4536])
             cols = [c]
         elif kind == "constant_fill":
-            c = rng.choice(ds.numeric + ds.strings)
+            c = rng.choice(numeric + strings)
             seen = df[c].dropna()
             if seen.empty:  # a column empty that day: fill with a value it holds elsewhere
                 seen = pd.concat([f[c] for f in ds.days.values()]).dropna()
-            fill = seen.iloc[0] if c in ds.strings else float(np.nanmedian(seen))
+            fill = seen.iloc[0] if c in strings else float(np.nanmedian(seen))
             df[c] = fill
             cols = [c]
         elif kind == "sentinel":
-            c = rng.choice(ds.numeric)
+            c = rng.choice(numeric)
             df.loc[rng.random(len(df)) < rng.uniform(0.05, 0.3), c] = -999.0
             cols = [c]
         elif kind == "sign_flip":
-            c = rng.choice(ds.numeric)
+            c = rng.choice(numeric)
             mask = rng.random(len(df)) < rng.uniform(0.1, 0.5)
             df.loc[mask, c] = -df.loc[mask, c]
             cols = [c]
         elif kind == "case_corruption":
-            c = rng.choice([s for s in ds.strings if s != ds.segment] or ds.strings)
-            how = rng.choice(["upper", "lower", "pad", "underscore"])
+            c = rng.choice([s for s in strings if s != ds.segment] or strings)
+            fns = {"upper": str.upper, "lower": str.lower, "pad": lambda s: s + " ",
+                   "underscore": lambda s: s.replace(" ", "_").replace("-", "_") + ("_" if " " not in s else "")}
+            values = df[c].dropna()  # only a corruption that changes the column's values (not upper on YES)
+            fn = fns[rng.choice([h for h, f in fns.items() if (values.map(f) != values).mean() >= 0.5])]
             mask = rng.random(len(df)) < rng.uniform(0.1, 1.0)
-            fn = {"upper": str.upper, "lower": str.lower, "pad": lambda s: s + " ",
-                  "underscore": lambda s: s.replace(" ", "_").replace("-", "_") + ("_" if " " not in s else "")}[how]
             df[c] = [fn(v) if (m and isinstance(v, str)) else v for v, m in zip(df[c], mask)]
             cols = [c]
         elif kind == "partial_load":
@@ -240,7 +252,7 @@ def inject(ds: Dataset, seed: int, per_kind: int = 2) -> list[dict]:
             prev = dates[dates.index(d) - 1]
             df = ds.days[prev].copy()
         elif kind == "swap":
-            pool = ds.numeric if rng.random() < 0.5 or len(ds.strings) < 2 else ds.strings
+            pool = numeric if rng.random() < 0.5 or len(strings) < 2 else strings
             a, b = rng.choice(pool, 2, replace=False)
             df[a], df[b] = ds.days[d][b].values, ds.days[d][a].values
             cols = [a, b]

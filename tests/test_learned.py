@@ -144,3 +144,34 @@ def test_a_feature_set_overrides_only_the_keys_it_sets():
     merged = project.merged(override)
     assert (merged.min_history, merged.severity, merged.false_alarm_budget) == (20, "warn", 0.5)
     assert project.merged(None) is project
+
+
+def test_a_holiday_with_low_volume_and_stable_shares_does_not_alert():
+    days, fps = _history(62)
+    days[60] = dict(days[60])
+    days[60][("*", "row_count")] *= 0.35  # a holiday: a third of the usual rows, the same mix
+    out = _judge(days, fps, [60, 61])
+    assert out[60].failed == [] and out[61].failed == [], [m for j in out.values() for m in j.alerts]
+
+
+def test_a_column_empty_throughout_its_history_starts_being_filled_without_alerting():
+    days, fps = _history(62)
+    for i in days:
+        days[i] = dict(days[i])
+        days[i][("coupon", "null_fraction")] = 1.0 if i < 60 else 0.15
+    out = _judge(days, fps, [60, 61])
+    assert out[60].failed == [] and out[61].failed == []
+
+
+def test_a_unit_change_shows_in_the_robust_spread_although_the_mean_is_noisy():
+    rng = np.random.default_rng(5)
+    days, fps = _history(62)
+    for i in days:  # a column whose daily level wanders widely, with a stable spread
+        days[i] = dict(days[i])
+        level = rng.normal(20, 12)
+        days[i].update({("delay", "p25"): level - 10 + rng.normal(0, 0.3), ("delay", "p50"): level,
+                        ("delay", "p75"): level + 10 + rng.normal(0, 0.3), ("delay", "mean"): level + 1})
+    days[61].update({k: v * 0.01 for k, v in days[61].items() if k[0] == "delay"})  # minutes -> hundreds
+    out = _judge(days, fps, [60, 61])
+    assert out[60].failed == []
+    assert [(r.column, r.statistic) for r in out[61].failed] == [("delay", "iqr")]

@@ -4,19 +4,34 @@ Pure Python / numpy on the driver over the small `validation/summaries` rows; no
 
 For every (column, statistic) series, point in time (only VALID partitions before the judged
 day, at most `history_days` of them):
-1. expected value: a robust local level (median of the latest 7 valid days) plus a weekly
-   profile (median by weekday) where the weekday profile explains the series better; scale:
-   1.4826 x MAD of the history's one-step-ahead errors of that level, floored by the sampling noise of the statistic
-   (binomial for fractions) -> a standardized residual z.
+1. expected value: a robust local level (median of the latest 7 valid days), with a local
+   linear trend and a weekday effect where each is supported by the history (the trend where
+   it shrinks the one-step-ahead errors, a weekday where its median effect stands out of its
+   standard error); scale: 1.4826 x MAD of the one-step-ahead errors, floored by the
+   statistic's sampling noise on the day's rows (binomial for fractions, counting noise for
+   counts, spread/sqrt(rows) for means and quantiles) -> a standardized residual z.
+   Counts are modeled on a log scale, the interquartile range (a robust spread, derived from
+   p25/p75) too. String columns with few values get one share series per value.
 2. co-movement: each series is regressed on its most correlated series of OTHER columns
-   (correlation of past residuals); a storm that moves many correlated columns together is
-   predicted by its peers, a single column breaking away is not. The score is the smaller of
-   the series' own move and its break from its peers (each in units of its own past
-   spread), so a column alerts only if it moved AND its peers do not explain the move.
-3. calibration: the threshold is set from the table's own past scores (pooled over series,
-   exponential tail above the 95th percentile, Bonferroni over the series) so that, replayed
-   over clean history, the table raises at most `false_alarm_budget` alerts per 100
-   partitions; never below the Gaussian Bonferroni bound.
+   (correlation of past residuals; row count and distinct counts take part as peers: they
+   carry the table's volume). A storm or holiday that moves many columns together is
+   predicted by the peers; the prediction's uncertainty grows with its leverage (how far
+   the peers are outside their past range). The series score is the smaller of its own move
+   and its break from its peers (each in units of its own past spread).
+3. per-column scores: a column's score is the max over its alerting series, where
+   - extremes (min, max, stddev) are recorded but never alert: heavy tails move them on
+     clean days, and a sentinel or unit change also moves robust statistics;
+   - volume (row count, distinct count) never alerts alone: a holiday is not a fault;
+   - a location statistic (mean, quantiles; for the table the event-time lag) counts only
+     up to the second largest of its family: a shifted distribution moves at least two;
+   - a column null throughout its history, a value share absent from most of it, and order
+     statistics of columns with at most DISCRETE values have nothing to learn from.
+4. calibration: each column's threshold comes from its OWN past column scores (replayed over
+   its clean history): an exponential tail above their median with the median excess as
+   scale, at the level budget / 100 / (number of scored columns), so a table stays within
+   `false_alarm_budget` alerts per 100 partitions; never below the Gaussian bound of the max
+   over the column's series, and 1.5 x that bound while fewer than MIN_TAIL_HISTORY past
+   scores exist.
 Deterministic table-level checks: a partition whose content fingerprint equals an earlier
 day's (a stale copy) when the history never repeats itself.
 A column that fails LEVEL_DAYS judged days in a row has shifted for good (a source started
@@ -50,8 +65,11 @@ COUNT_STATS = {"row_count", "distinct"}  # modeled on a log scale (multiplicativ
 FRACTION_STATS = {"null_fraction", "zero_fraction", "negative_fraction", "mode_share", "upper_share",
                   "lower_share", "digit_share", "space_share", "dup_key_fraction", "dup_row_fraction",
                   "lag_future_fraction", "variant_share"}
-NOT_SERIES = {"fingerprint", "value_counts"}
-ORDER_STATS = {"min", "max"}
+SCALE_STATS = {"iqr"}  # modeled on a log scale (a unit change multiplies it)
+EXTREMES = {"min", "max", "stddev"}  # recorded, never alerted on: heavy tails move them on clean days
+# volume: explains other series (as their peers), never alerts alone: a holiday is not a fault
+CONTEXT = {"row_count", "distinct"}
+MIN_TAIL_HISTORY = 20  # past column scores needed to fit the tail of their distribution
 DISCRETE = 10  # distinct values up to which a column is treated as categorical
 TYPE_PREFIX = "learned:"
 
@@ -167,10 +185,29 @@ class _Table:
             i = self.index[d]
             for k, v in kv.items():
                 x[i, self.col[k]] = v
+        # a robust spread: the interquartile range (a unit change scales it; stddev follows one outlier)
+        for c in sorted({c for c, s in keys if s == "p25" and (c, "p75") in self.col}):
+            self.col[(c, "iqr")] = len(keys)
+            keys.append((c, "iqr"))
+            x = np.hstack([x, (x[:, self.col[(c, "p75")]] - x[:, self.col[(c, "p25")]])[:, None]])
         # a segment missing from a day had no rows: its share is 0
         for j, (c, s) in enumerate(keys):
             if s.startswith("share:"):
                 x[:, j] = np.where(np.isnan(x[:, j]), 0.0, x[:, j])
+        # a string column with few values: each value's share of rows (a constant fill, or a
+        # value vanishing, shows here even where the mode barely moves)
+        for c in sorted({c for per_day in self.counts.values() for c in per_day}):
+            seen = sorted({v for per_day in self.counts.values() for v in per_day.get(c, {})})
+            if len(seen) > DISCRETE:
+                continue
+            for v in seen:
+                if (c, f"share:{v}") in self.col:
+                    continue
+                self.col[(c, f"share:{v}")] = len(keys)
+                keys.append((c, f"share:{v}"))
+                share = [self.counts[d][c].get(v, 0) / self.rows[d] if c in self.counts.get(d, {}) and self.rows.get(d)
+                         else np.nan for d in self.days]
+                x = np.hstack([x, np.array(share)[:, None]])
         self.x = x
         self.rows_arr = np.array([self.rows.get(d, np.nan) for d in self.days])
         self.dow = np.array([d.weekday() for d in self.days])
@@ -188,85 +225,137 @@ class _Table:
 
 
 def _transform(stat: str, x: np.ndarray) -> np.ndarray:
+    if stat in SCALE_STATS:
+        with np.errstate(all="ignore"):
+            return np.log(np.maximum(x, 1e-12))
     return np.log1p(np.maximum(x, 0)) if stat in COUNT_STATS else x
 
 
+def _nanquantile(a: np.ndarray, p: float, axis: int = 0) -> np.ndarray:
+    """np.nanquantile (linear interpolation) by one sort: NaN sorts last, so the i-th value
+    of a series is at its i-th row (numpy's own nanquantile loops in Python over columns)."""
+    a = np.moveaxis(np.asarray(a, float), axis, 0)
+    s = np.sort(a, axis=0)
+    n = np.sum(~np.isnan(a), axis=0)
+    pos = np.clip(p * (n - 1), 0, None)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    vlo = np.take_along_axis(s, lo[None], axis=0)[0]
+    vhi = np.take_along_axis(s, hi[None], axis=0)[0]
+    out = vlo + (pos - lo) * (vhi - vlo)
+    return np.where(n > 0, out, np.nan)
+
+
+def _nanmedian(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    return _nanquantile(a, 0.5, axis)
+
+
 def _mad(a: np.ndarray, axis=0) -> np.ndarray:
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(a, axis=axis)
-        return np.nanmedian(np.abs(a - med), axis=axis)
+    med = _nanmedian(a, axis=axis)
+    return _nanmedian(np.abs(a - np.expand_dims(med, axis)), axis=axis)
 
 
 class _Judge:
-    def __init__(self, table: _Table, settings: LearnedSettings):
+    def __init__(self, table: _Table, settings: LearnedSettings, sources: Mapping[str, str] | None = None):
         self.t = table
         self.s = settings
         self.stats = [s for _, s in table.keys]
         n, m = table.x.shape
         self.y = np.column_stack([_transform(s, table.x[:, j]) for j, s in enumerate(self.stats)]) if m else table.x
         self.z = np.full((n, m), np.nan)  # point-in-time standardized residuals
-        self.score = np.full((n, m), np.nan)  # point-in-time scores (combined)
+        self.score = np.full((n, m), np.nan)  # point-in-time scores of the series (combined)
         self.fraction = np.array([s in FRACTION_STATS or s.startswith("share:") for s in self.stats], bool)
+        self.count = np.array([s in COUNT_STATS for s in self.stats], bool)
+        self.scale_stat = np.array([s in SCALE_STATS for s in self.stats], bool)
+        self.share = np.flatnonzero([s.startswith("share:") for s in self.stats])
         columns = [c for c, _ in table.keys]
         self.columns = columns
-        self.same_column = np.array([[a == b for b in columns] for a in columns], bool) if m else np.zeros((0, 0), bool)
+        root = [(sources or {}).get(c, c) for c in columns]
+        self.same_column = np.array([[a == b for b in root] for a in root], bool) if m else np.zeros((0, 0), bool)
+        alerting = np.array([s not in EXTREMES and s not in CONTEXT for s in self.stats], bool)
+        self.names = sorted(set(columns))  # the scored units: columns, and the table as '*'
+        self.members = [np.flatnonzero((np.array(columns) == c) & alerting) for c in self.names]
+        self.cscore = np.full((n, len(self.names)), np.nan)  # point-in-time column scores
+        self.nulls = np.array([table.col.get((c, "null_fraction"), -1) for c in columns])
+        order = np.array([s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
+                          for s in self.stats])
+        self.distinct = np.where(order, [table.col.get((c, "distinct"), -1) for c in columns], -1)
+        self.excluded = np.array([s in EXTREMES for s in self.stats], bool)
+        location = np.array([s == "mean" or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
+        self.sd = np.where(location, [table.col.get((c, "stddev"), -1) for c in columns], -1)
+        # a column's location statistics (mean, quantiles; the table's lag mean and quantiles)
+        lag = np.array([s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)) for s in self.stats])
+        self.families = [ks for c in self.names
+                         for ks in [np.flatnonzero((np.array(columns) == c) & (location | lag) & alerting)] if len(ks) >= 3]
 
     def expected(self, i: int, hist: list[int]):
-        """Expected value, scale and weekday use of every series for day i from `hist`."""
+        """Expected value and scale of every series for day i from `hist`: a robust local
+        level (median of the latest LEVEL_DAYS days), with a local trend and a weekday profile
+        where each explains the series' one-step-ahead errors better."""
         y = self.y[hist]
         dow = self.t.dow[hist]
+        n, L = len(hist), LEVEL_DAYS
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(y, axis=0)
-            r = y - med
+            r = y - _nanmedian(y)
             season = np.zeros((7, y.shape[1]))
-            if len(hist) >= 21:
+            if n >= 14:  # a weekday's effect is kept where it stands out of its standard error
+                sd = 1.4826 * _mad(r)
                 for d in range(7):
                     sel = r[dow == d]
                     if len(sel) >= 2:
-                        season[d] = np.nan_to_num(np.nanmedian(sel, axis=0))
-                mad_plain = _mad(r)
-                mad_season = _mad(r - season[dow])
-                use = (mad_season < 0.8 * mad_plain) & (mad_plain > 0)
-                season = season * use
+                        effect = np.nan_to_num(_nanmedian(sel))
+                        season[d] = np.where(np.abs(effect) > 3 * 1.25 * sd / math.sqrt(len(sel)), effect, 0.0)
             d = y - season[dow]
-            level = np.nanmedian(d[-LEVEL_DAYS:], axis=0)
-            if len(hist) >= 2 * LEVEL_DAYS:  # one-step-ahead errors of the local level (trend lag included)
-                windows = np.lib.stride_tricks.sliding_window_view(d, LEVEL_DAYS, axis=0)[:-1]
-                resid = d[LEVEL_DAYS:] - np.nanmedian(windows, axis=2)
+            level = _nanmedian(d[-L:])
+            if n >= 2 * L:  # one-step-ahead errors of the local level (trend lag included)
+                med = _nanmedian(np.lib.stride_tricks.sliding_window_view(d, L, axis=0), axis=2)  # med[s]: d[s:s+L]
+                resid = d[L:] - med[:-1]
+                if n >= 3 * L:  # a local linear trend: slope between the latest two windows
+                    ahead = (L + 1) / 2 / L
+                    trend_resid = d[2 * L:] - (med[L:-1] + (med[L:-1] - med[:-L - 1]) * ahead)
+                    resid = resid[L:]
+                    use = _mad(trend_resid) < 0.9 * _mad(resid)
+                    level = np.where(use, med[-1] + (med[-1] - med[-1 - L]) * ahead, level)
+                    resid = np.where(use, trend_resid, resid)
             else:
                 resid = d - level
             scale = 1.4826 * _mad(resid)
-            mean_abs = np.nanmean(np.abs(resid - np.nanmedian(resid, axis=0)), axis=0)
+            mean_abs = np.nanmean(np.abs(resid - _nanmedian(resid)), axis=0)
             scale = np.fmax(scale, 0.5 * mean_abs)
             # sampling noise of a fraction on this day's row count (binomial), never zero
             rows = self.t.rows_arr[i] if not math.isnan(self.t.rows_arr[i]) else np.nanmedian(self.t.rows_arr[hist])
             rows = max(rows, 1.0)
             p = np.clip(np.abs(level), 1.0 / rows, 1.0)
             floor = np.where(self.fraction, np.sqrt(p * (1 - np.minimum(p, 1 - 1.0 / rows)) / rows), 0.0)
+            # counts (log scale): counting noise, a change of one in a handful of distinct values is natural
+            floor = np.where(self.count, 1.0 / np.sqrt(1.0 + np.expm1(np.clip(level, 0, 700))), floor)
+            floor = np.where(self.scale_stat, 1.0 / math.sqrt(rows), floor)  # relative noise of a spread
+            # a mean or quantile: its sampling noise, about the column's spread / sqrt(rows)
+            spread = _nanmedian(self.t.x[hist][:, np.maximum(self.sd, 0)])
+            floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
             floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
             scale = np.fmax(np.nan_to_num(scale), floor)
             counts = np.sum(~np.isnan(y), axis=0)
         return level + season[self.t.dow[i]], scale, counts
 
     def judge(self, i: int, hist: list[int], shifted: Mapping[str, list[int]] | None = None):
-        """Scores of day i; returns (scores, own, expected, scale). `shifted`: columns whose
-        level shift persisted -> the days since the shift, their history instead of `hist`."""
+        """Scores of day i; returns (scores, own, expected, scale x spread). `shifted`: columns
+        whose level shift persisted -> the days since the shift, their history instead of
+        `hist`. Also records the column scores (max over a column's alerting series)."""
         expected, scale, counts = self.expected(i, hist)
         for c, days in (shifted or {}).items():
             ks = [k for k, col in enumerate(self.columns) if col == c]
             e2, s2, n2 = self.expected(i, days)
             expected[ks], scale[ks], counts[ks] = e2[ks], s2[ks], n2[ks]
         z = (self.y[i] - expected) / scale
-        z[counts < MIN_SERIES_HISTORY] = np.nan
-        z[self._discrete_order_stats(hist)] = np.nan
+        z[(counts < MIN_SERIES_HISTORY) | self.excluded | self._unlearnable(hist)] = np.nan
         self.z[i] = z
         zh = self.z[hist]
         # the series' own spread of past residuals (heavy tails widen it)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            spread = np.fmax(1.4826 * _mad(zh), np.nanquantile(np.abs(zh), 0.9, axis=0) / 1.645)
+            spread = np.fmax(1.4826 * _mad(zh), _nanquantile(np.abs(zh), 0.9) / 1.645)
         spread = np.where(np.isnan(spread) | (spread < 1.0), 1.0, spread)
         own = np.abs(z) / spread
         score = own.copy()
@@ -274,25 +363,40 @@ class _Judge:
         if usable.sum() >= 2 and len(hist) >= MIN_PEER_HISTORY:
             peer = self._peer_break(zh, z, usable)
             score = np.where(np.isnan(peer), own, np.minimum(own, peer))
+        for ks in self.families:  # a shift of the distribution moves at least two of them; one alone is noise
+            top = np.sort(np.nan_to_num(score[ks], nan=-np.inf))[::-1]
+            if np.isfinite(top[1]):
+                score[ks] = np.minimum(score[ks], top[1])
         self.score[i] = score
-        return score, own, expected, scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.cscore[i] = [np.nanmax(score[ks]) if len(ks) and not np.isnan(score[ks]).all() else np.nan
+                              for ks in self.members]
+        return score, own, expected, scale * spread
 
-    def _discrete_order_stats(self, hist: list[int]) -> np.ndarray:
-        """Order statistics (min, max, quantiles) of columns with at most DISCRETE values: they
-        jump between a few values by nature; their mean and fractions watch those columns."""
-        out = np.zeros(len(self.stats), bool)
-        for k, (c, s) in enumerate(self.t.keys):
-            if s in ORDER_STATS or re.fullmatch(r"p\d\d", s):
-                d = self.t.col.get((c, "distinct"))
-                if d is not None:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        out[k] = np.nanmedian(self.t.x[hist, d]) <= DISCRETE
-        return out
+    def _unlearnable(self, hist: list[int]) -> np.ndarray:
+        """Series with nothing to learn from: order statistics (min, max, quantiles) of columns
+        with at most DISCRETE values (they jump between a few values by nature; their mean and
+        fractions watch those columns), and every series of a column that was null throughout
+        its history (it has no distribution yet; when a source starts filling it, its
+        statistics are learned from the filled days)."""
+        x = self.t.x[hist]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            distinct = _nanmedian(x[:, np.maximum(self.distinct, 0)])
+            nulls = _nanmedian(x[:, np.maximum(self.nulls, 0)])
+            share = _nanmedian(x[:, self.share]) if len(self.share) else np.zeros(0)
+        discrete = (self.distinct >= 0) & (distinct <= DISCRETE)
+        empty = (self.nulls >= 0) & (nulls >= 1.0 - 1e-9)
+        new = np.zeros(len(self.stats), bool)
+        new[self.share] = ~(share > 0)  # a value absent from most of the history (a new category)
+        return discrete | empty | new
 
     def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
-        """|z - prediction from peers| in units of the past spread of that difference; NaN
-        where a series has no peer (then its own move alone is its score)."""
+        """The smallest |z - prediction from one peer| in units of the past spread of that
+        difference (a move any one strongly correlated peer explains is co-movement); NaN
+        where a series has no peer (then its own move alone is its score). A derived feature
+        and its source column are never each other's peers (one fault moves both)."""
         filled = np.clip(np.where(np.isnan(zh), 0.0, zh), -10, 10)  # a past outlier must not define a relation
         sd = filled.std(axis=0)
         ok = usable & (sd > 0)
@@ -304,34 +408,43 @@ class _Judge:
         c = np.take_along_axis(corr, order, axis=1)
         zp = z[order]
         valid = (np.abs(c) >= 0.5) & ~np.isnan(zp) & ok[:, None]
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)
-            pred = np.nanmedian(beta * zp, axis=1)
-            past = np.nanmedian(filled[:, :, None] - beta[None] * filled[:, order], axis=2)  # n x m
-            spread = np.fmax(1.4826 * _mad(past), np.nanquantile(np.abs(past), 0.9, axis=0) / 1.645)
+        count = valid.sum(axis=1)
+        with np.errstate(all="ignore"):
+            beta = np.where(valid, c * sd[:, None] / sd[order], np.nan)  # m x peers
+            past = filled[:, :, None] - beta[None] * filled[:, order]  # n x m x peers
+            spread = np.fmax(1.4826 * _mad(past), _nanquantile(np.abs(past), 0.9) / 1.645)
             spread = np.fmax(spread, 0.1)
-            out = np.abs(z - pred) / spread
-        return np.where(valid.any(axis=1), out, np.nan)
+            # a prediction far outside the peer's past range is uncertain (the regression's
+            # prediction interval: its slope is known only to within spread / sqrt(sum x^2))
+            lever = zp ** 2 / (len(filled) * np.fmax(sd[order], 1e-9) ** 2)
+            spread = spread * np.sqrt(1 + 1 / len(filled) + lever)
+            breaks = np.where(valid, np.abs(z[:, None] - beta * zp) / spread, np.nan)
+            out = np.fmin.reduce(np.where(valid, breaks, np.inf), axis=1)  # explained by any one peer
+        return np.where(count > 0, out, np.nan)
 
 
-def _threshold(past_scores: np.ndarray, n_series: int, budget: float) -> float:
-    """The score above which a series alerts, so that a clean partition of this table alerts
-    with probability <= budget/100 (Bonferroni over its series; exponential tail fitted to
-    the table's own past scores)."""
-    alpha = min(max(budget, 1e-6) / 100.0, 0.5)
-    m = max(n_series, 1)
-    gauss = NormalDist().inv_cdf(1 - alpha / (2 * m))
+TAIL = 0.5  # a column's past scores above their median define its tail
+
+
+def _threshold(past_scores: np.ndarray, alpha: float, n_series: int) -> float:
+    """The column score above which a column alerts, so that on a clean partition it alerts
+    with probability <= alpha. Calibrated on the column's own past scores (replayed over its
+    clean history): an exponential tail above their median, its scale from the median excess
+    (robust both to a past fault and to the history's own truncation: days that alerted are
+    not history); heavy tails from storms or holidays in the history raise it. Never below
+    the Gaussian bound of the max over the column's series; with fewer than MIN_TAIL_HISTORY
+    past scores, 1.5 x that bound (a conservative guess while the tail is unknown)."""
+    alpha = min(max(alpha, 1e-9), 0.5)
+    gauss = NormalDist().inv_cdf(1 - alpha / (2 * max(n_series, 1)))
     s = past_scores[np.isfinite(past_scores)]
-    if len(s) < 50:
-        return gauss
-    u = float(np.quantile(s, 0.95))
+    if len(s) < MIN_TAIL_HISTORY:
+        return 1.5 * gauss
+    u = float(np.quantile(s, 1 - TAIL))
     tail = s[s > u] - u
-    if len(tail) < 5:
-        return gauss
-    beta = float(np.median(tail)) / math.log(2)  # exponential scale, robust to a few huge scores
-    target = alpha / m
-    fitted = u + beta * math.log(0.05 / target) if target < 0.05 else u
+    if len(tail) == 0:
+        return max(gauss, u)
+    beta = float(np.median(tail)) / math.log(2)
+    fitted = u + beta * math.log(TAIL / alpha) if alpha < TAIL else u
     return max(gauss, fitted)
 
 
@@ -359,7 +472,7 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
         return past[-settings.history_days:]
 
     t.add_variant_columns()
-    j = _Judge(t, settings)
+    j = _Judge(t, settings, sources)
     out: list[Judgement] = []
     run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
     shift_start: dict[str, int] = {}  # a failure that persisted LEVEL_DAYS days: the new normal
@@ -431,20 +544,22 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
                 "warn", None, len(hist), True))
         return jd
     score, own, expected, scale = j.judge(i, hist, shifted)
-    past = j.score[hist]
-    n_series = int(np.sum(~np.isnan(score)))
-    threshold = _threshold(past.ravel(), n_series, settings.false_alarm_budget)
-    moved = {t.keys[k][0] for k in np.flatnonzero(np.nan_to_num(own) > threshold)}
-    by_column: dict[str, list[int]] = defaultdict(list)
-    for k, (c, _) in enumerate(t.keys):
-        if not math.isnan(score[k]):
-            by_column[c].append(k)
+    today = j.cscore[i]
+    scored = np.flatnonzero(~np.isnan(today))
+    alpha = settings.false_alarm_budget / 100.0 / max(len(scored), 1)  # the budget split over columns
+    thresholds = {j.names[n]: _threshold(j.cscore[hist, n], alpha, len(j.members[n])) for n in scored}
+    moved = {t.keys[k][0] for k in np.flatnonzero(~np.isnan(own))
+             if t.keys[k][0] in thresholds and own[k] > thresholds[t.keys[k][0]]}
+    by_column: dict[str, list[int]] = {c: [k for k in j.members[j.names.index(c)] if not math.isnan(score[k])]
+                                       for c in thresholds}
     for c in sorted(by_column):
         ks = by_column[c]
         k = max(ks, key=lambda x: score[x])
         stat = t.keys[k][1]
+        threshold = thresholds[c]
         failed = bool(score[k] > threshold)
-        inv = (lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else (lambda v: v)
+        inv = ((lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else
+               (lambda v: float(np.exp(min(v, 700.0)))) if stat in SCALE_STATS else (lambda v: v))
         band = threshold * scale[k]
         lo, hi = inv(expected[k] - band), inv(expected[k] + band)
         message = None
@@ -485,7 +600,7 @@ def _alert(where: str, column: str, stat: str, t: _Table, i: int, hist: list[int
     lo, hi = (float(np.quantile(past, 0.05)), float(np.quantile(past, 0.95))) if len(past) else (math.nan, math.nan)
     value = float(t.x[i, k])
     if stat.startswith("share:"):
-        what = f"{_fmt(stat, value)} of rows in segment {stat[6:]}"
+        what = f"{_fmt(stat, value)} of rows with {column} = {stat[6:]}"
     elif stat in WORDS:
         what = f"{_fmt(stat, value)} {WORDS[stat]}"
     else:
