@@ -119,8 +119,8 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         validation_run_id = _validation_stage(run, computed)
         # Quarantine holds through windows: a day quarantined just now must not feed the
         # rolling windows or as-of joins of partitions computed before it was judged.
-        for _ in range(MAX_DEPENDENT_ROUNDS if summary.quarantined else 0):
-            if not _dependents_stage(run):
+        for round_ in range(1, MAX_DEPENDENT_ROUNDS + 1 if summary.quarantined else 1):
+            if not _dependents_stage(run, round_):
                 break
         if train:
             _training_stages(run, logical_date, validation_run_id)
@@ -187,7 +187,7 @@ def _stale(run: Run, excluded: dict[str, frozenset[dt.date]]) -> dict[str, list[
     return {name: dates for name, dates in stale.items() if dates}
 
 
-def _dependents_stage(run: Run) -> bool:
+def _dependents_stage(run: Run, round_: int) -> bool:
     """Recompute (and revalidate) the partitions whose windows read a day this run quarantined;
     False when there are none."""
     excluded = _excluded_source_days(run)
@@ -199,7 +199,7 @@ def _dependents_stage(run: Run) -> bool:
         for name, dates in stale.items():
             _, n = feature_map.write_features(run.spark, run.cfg, run.cfg.feature_sets[name], dates, excluded)
             rows += n
-        _validate(run, stale, record)
+        _validate(run, stale, record, f"{run.summary.run_id}-dependents-{round_}")
         record.rows_out = rows
         record.detail = (", ".join(f"features/{k}: {len(v)} partitions" for k, v in stale.items())
                          + " recomputed without the days quarantined in this run; " + record.detail)
@@ -226,12 +226,14 @@ def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | Non
     return run.summary.run_id
 
 
-def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord) -> None:
+def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, validation_id: str | None = None) -> None:
+    """Validate `todo`; `validation_id` names a second validation of partitions in the same
+    run (after their recompute), so each (ds, validation id) has one set of results."""
     from engine.validation import validate_partitions
 
     quarantined = 0
     for name, dates in todo.items():
-        report = validate_partitions(run.spark, run.cfg, name, dates, run.summary.run_id)
+        report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
         if report.quarantined:
             seen = run.summary.quarantined.get(report.table, [])
             run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))

@@ -1,5 +1,6 @@
 """The nightly pipeline end to end on a small demo source (no models: see test_end_to_end)."""
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -120,9 +121,13 @@ def test_backfill_recomputes_a_range_in_one_run(spark, cfg):
 
 
 def verdicts(spark, cfg):
-    """validation/partitions without what differs between runs (ids, times, versions)."""
+    """validation/partitions without what differs between runs (ids, times, versions). Learned
+    checks' warnings are left out: they score approximate sketches (quantiles, distinct
+    estimates), whose last digits depend on how rows were split among tasks."""
     rows = tables.read_rows(Catalog.of(cfg).validation_partitions).to_pylist()
-    return sorted((r["table"], r["ds"], r["status"], r["reasons"]) for r in rows)
+    return sorted((r["table"], r["ds"], r["status"],
+                   [x for x in json.loads(r["reasons"]) if not x["expectation"].startswith("learned:")])
+                  for r in rows)
 
 
 def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, tmp_path, demo_source):
