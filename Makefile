@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps demo test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (java not on PATH)"; exit 1; }
@@ -24,11 +24,18 @@ demo: install
 	$(BIN)/retrain demo --conf conf
 
 test: install system-deps
-	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m "not slow"
+
+# Crash trials (benchmarks/chaos.py) and the bad inputs that get as far as a night's data.
+test-slow: install system-deps
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m slow
 
 bench: install
 	$(BIN)/python benchmarks/validation.py
 	$(BIN)/python benchmarks/many_models.py
+	$(BIN)/python benchmarks/asof_join.py
+	$(BIN)/python benchmarks/delta_log.py
+	$(BIN)/python benchmarks/alert_quality.py
 
 clean:
 	rm -rf lakehouse spark-warehouse .pytest_cache

@@ -4,7 +4,8 @@
        nothing was quarantined
     1  the run failed (an error, or every (model, segment) pair that tried failed to train:
        the night is not marked processed, the next run retries it)
-    2  config or usage error (nothing ran)
+    2  config or usage error: a config file, an expectation suite or an argument is wrong
+       (the message names it); fix it and re-run
     3  finished, but data-quality checks blocked something (a quarantined partition, a
        model not retrained because its window lost too many days)
     4  finished, but some (model, segment) pairs failed to train (the others were trained
@@ -30,7 +31,9 @@ def exit_code(*, summaries: Iterable = (), error: BaseException | None = None) -
     """The exit code of a command that raised `error` (if any) after producing `summaries`
     (RunSummary objects, or anything with a `.status`)."""
     if error is not None:
-        return EXIT_USAGE if isinstance(error, (ConfigError, UsageError)) else EXIT_FAILED
+        from engine.validation.errors import SuiteError
+
+        return EXIT_USAGE if isinstance(error, (ConfigError, UsageError, SuiteError)) else EXIT_FAILED
     codes = [STATUS_CODES.get(s.status, EXIT_FAILED) for s in summaries]
     return max(codes, key=_SERIOUSNESS.index, default=EXIT_OK)
 
@@ -38,4 +41,6 @@ def exit_code(*, summaries: Iterable = (), error: BaseException | None = None) -
 def error_label(error: BaseException) -> str:
     """How an entry point introduces the one-line message of `error`: 'error' when nothing
     ran (config, usage, another run holds the lakehouse), 'failed' when the run failed."""
-    return "error" if isinstance(error, (ConfigError, UsageError, LockError)) else "failed"
+    from engine.validation.errors import SuiteError
+
+    return "error" if isinstance(error, (ConfigError, UsageError, LockError, SuiteError)) else "failed"

@@ -327,6 +327,7 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
     """
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
+    check_suites(cfg)
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
         if logical_date in done and not force:
@@ -343,10 +344,21 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
         return summaries
 
 
+def check_suites(cfg: Config) -> None:
+    """Parse every feature set's expectation suite before anything runs: a malformed suite is
+    a config error (SuiteError, exit 2) that leaves every table as it was."""
+    from engine.validation.suites import load_suite, suite_path
+
+    for name in cfg.feature_sets:
+        if suite_path(cfg, name).exists():
+            load_suite(suite_path(cfg, name))
+
+
 def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
     """Recompute features and validation for every source day in [start, end] in one job."""
     if end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
+    check_suites(cfg)
     owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         dates = {}

@@ -131,11 +131,11 @@ def verdicts(spark, cfg):
 
 
 def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, tmp_path, demo_source):
-    """A run fails between the features commit and the validation commit (here: a malformed
-    suite; a SIGKILL leaves the same state). The next run, after the suite is fixed, finds
+    """A run dies between the features commit and the validation commit (an interrupt raised
+    where validation would start; a SIGKILL leaves the same state). The next run finds
     `features: nothing new` yet validates and quarantines exactly as a clean run does, and
     until then the unvalidated partitions count as unusable for training."""
-    from engine.validation import SuiteError, unusable_dates
+    from engine.validation import unusable_dates
 
     def project(name: str):
         root = tmp_path / name
@@ -150,17 +150,25 @@ def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(sp
     [clean_summary] = pipeline.run(spark, clean, END)
     assert clean_summary.status == "blocked" and clean_summary.quarantined  # the demo's faults
 
-    crashed, suite = project("crashed")
-    good = suite.read_text()
-    suite.write_text(good[: len(good) // 2])  # truncated: validation fails after features committed
-    with pytest.raises(SuiteError):
-        pipeline.run(spark, crashed, END)
+    crashed, _ = project("crashed")
+
+    def killed(*args, **kwargs):  # the process dies after the features commit, before validation's
+        raise KeyboardInterrupt("killed between the features commit and the validation commit")
+
+    import engine.validation
+
+    real = engine.validation.validate_partitions
+    engine.validation.validate_partitions = killed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run(spark, crashed, END)
+    finally:
+        engine.validation.validate_partitions = real
     computed = tables.partition_values(Catalog.of(crashed).features("orders"))
     assert len(computed) == 20
     assert unusable_dates(spark, crashed, "orders") == set(computed)  # nothing unverdicted reaches training
     assert (END, "run", "failed") in run_stages(crashed) and (END, "validation", "failed") in run_stages(crashed)
 
-    suite.write_text(good)
     [summary] = pipeline.run(spark, crashed, END)  # not processed yet: the night is retried
     features, validation = summary.stages[0], summary.stages[1]
     assert features.detail == "nothing new"
