@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.config import MetricsSettings
 from engine.metrics import export_metrics
 from engine.observability import ModelOutcome, RunSummary, StageRecord, ValidationFailure
+from tests.servers import stop
 
 UTC = dt.timezone.utc
 PUSHGATEWAY = "/usr/bin/prometheus-pushgateway"
@@ -229,12 +230,7 @@ def pushgateway(tmp_path):
             time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
         log.close()
 
 

@@ -25,6 +25,7 @@ import pytest
 
 from engine import catalog, tables
 from engine.errors import TableError
+from tests.servers import stop
 
 BUCKET = "lake"
 KEY, SECRET = "retrain-test", "retrain-test-secret"
@@ -90,12 +91,7 @@ def s3(tmp_path_factory):
             pytest.skip(f"SeaweedFS did not start (exit {proc.returncode}, last error {error}): {tail}")
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=20)
         log.close()
         for k, v in saved.items():
             if v is None:
