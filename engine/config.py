@@ -191,8 +191,11 @@ class FeatureSet(Frozen):
     @field_validator("features")
     @classmethod
     def _safe_features(cls, value: dict[str, str]) -> dict[str, str]:
-        for expr in value.values():
-            check_expression(expr)
+        for name, expr in value.items():
+            try:
+                check_expression(expr)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from e
         return value
 
     @field_validator("event_time")

@@ -287,10 +287,10 @@ CASES = [
          r"feature_sets\.orders.*'a-b' must be an identifier"),
     Case("feature_calls_reflect", features_of(lambda f: f["features"].update(
         amount_per_item="reflect('java.lang.Runtime', 'getRuntime')")), RUN, 2,
-         r"features\.yaml: feature_sets\.orders\.features\.amount_per_item: .*reflect"),
+         r"features\.yaml: feature_sets\.orders\.features: amount_per_item: .*reflect"),
     Case("feature_subquery", features_of(lambda f: f["features"].update(
         amount_per_item="(SELECT max(amount) FROM parquet.`/etc`)")), RUN, 2,
-         r"features\.yaml: feature_sets\.orders\.features\.amount_per_item: .*subquery"),
+         r"features\.yaml: feature_sets\.orders\.features: amount_per_item: .*subquery"),
     Case("event_time_unknown_column", fs_key("event_time", "ordered_at"), RUN, 1,
          rf"feature set orders: event_time 'ordered_at' .*cannot be computed from source 'orders'"),
     Case("event_time_not_a_timestamp", fs_key("event_time", "region"), RUN, 1,
