@@ -19,8 +19,8 @@ quarantined partitions as days of that set's source, see `excluded_source_days`)
   - a partition's own day is always read for its own rows (its quarantine is validation's).
 Every feature row records what it read in `_source_days` (array of {source, ds}: the same
 for every row of a partition), so "no row depends on a quarantined day" is checkable, and
-`dependents(fs, days)` names the partitions whose windows read some days, so the pipeline
-recomputes them when a day is quarantined or released.
+`stale_dates(...)` names the partitions whose recorded reads differ from what they would read
+now, so the pipeline recomputes them when a day is quarantined or released.
 """
 from __future__ import annotations
 
@@ -237,22 +237,6 @@ def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = No
                 continue
         out.append((source, day))
     return out
-
-
-def dependents(fs: FeatureSet, days: Iterable[dt.date], source: str | None = None) -> list[dt.date]:
-    """The partitions of `fs` whose windows read some of `days` of `source` (default: the
-    feature set's own source): rolling windows read ds-N .. ds-1, as-of joins ds-lag .. ds.
-    Recompute them (`write_features` with the new `excluded`) when a day is quarantined or
-    released. The days' own partitions are not included unless an as-of window reads them."""
-    source = source or fs.source
-    out: set[dt.date] = set()
-    for day in days:
-        if source == fs.source:
-            out.update(day + dt.timedelta(days=k) for k in range(1, _rolling_days(fs) + 1))
-        for join in fs.as_of_joins:
-            if join.source == source:
-                out.update(day + dt.timedelta(days=k) for k in range(0, _lag_days(join) + 1))
-    return sorted(out)
 
 
 def _lineage(spark: SparkSession, fs: FeatureSet, dates: list[dt.date], excluded: Excluded,

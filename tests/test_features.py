@@ -207,7 +207,7 @@ def test_quarantined_day_is_left_out_of_later_rolling_windows_and_comes_back_on_
     # Day 2 (a's 30.0 order) is quarantined: the windows of days 3 and 4 skip it.
     excluded = features.excluded_source_days(cfg, {"orders": [day(2)]})
     assert excluded == {"orders": frozenset({day(2)})}
-    todo = [d for d in features.dependents(fs, [day(2)]) if d in days]
+    todo = features.stale_dates(spark, cfg, fs, excluded)  # the partitions whose windows read day 2
     assert todo == [day(3), day(4)]
     features.write_features(spark, cfg, fs, todo, excluded)
     got = feature_rows(spark, cfg)
@@ -221,6 +221,7 @@ def test_quarantined_day_is_left_out_of_later_rolling_windows_and_comes_back_on_
     assert read_days(got["o4"]) == [("orders", day(n)) for n in range(4) if n != 2] + [
         ("weather", day(2)), ("weather", day(3))]
     # Released: recomputing the dependents without exclusions brings day 2 back.
+    assert features.stale_dates(spark, cfg, fs, {}) == todo
     features.write_features(spark, cfg, fs, todo, {})
     assert feature_rows(spark, cfg) == clean
 
@@ -229,8 +230,9 @@ def test_quarantined_day_of_a_joined_source_does_not_feed_as_of_joins(spark, pro
     cfg = load_config(project)
     fs = cfg.feature_sets["orders"]
     excluded = {"weather": {day(3)}}
-    assert features.dependents(fs, [day(3)], source="weather") == [day(3), day(4)]
     features.write_features(spark, cfg, fs, [day(3), day(4)], excluded)
+    assert features.stale_dates(spark, cfg, fs, excluded) == []
+    assert features.stale_dates(spark, cfg, fs, {}) == [day(3), day(4)]  # released: both read day 3's weather
     got = feature_rows(spark, cfg)
     assert got["o4"]["temp"] is None  # the 09:00 reading of day 3 is excluded; 2 h lag finds nothing else
     assert got["o6"]["temp"] == 409.0  # day 4 reads weather of day 4

@@ -178,7 +178,8 @@ def _judge(spark, cfg: Config, fs, table: str, dates: list[dt.date], new_rows: l
     """Learned checks: each of `dates` against the summaries of the valid partitions before it
     (the summary of the run that gave each partition its current verdict: a re-run or a
     released partition counts once, with its current content)."""
-    current = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.ds not in set(dates)}
+    judged = set(dates)
+    current = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.ds not in judged}
     oldest = min(dates) - dt.timedelta(days=10 * settings.history_days)
     history = [r for r in store.read_summaries(spark, cfg, table, since=oldest)
                if r["ds"] in current and r["run_id"] == current[r["ds"]].run_id]
