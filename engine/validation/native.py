@@ -32,6 +32,10 @@ class Native:
         col = check.column
         if col is not None and col in kinds and kinds[col] not in self.kinds:
             return f"column type {kinds[col]}"
+        return self.arguments(check, kinds)
+
+    def arguments(self, check: Check, kinds: dict[str, str]) -> str | None:
+        """Why the expectation's arguments keep it from the engine (None: they do not)."""
         return None
 
     def request(self, check: Check, plan: Plan) -> None:
@@ -98,10 +102,7 @@ class Null(NotNull):
 class Between(_MapNative):
     kinds = ("int", "float", "date")
 
-    def unsupported(self, check, kinds):
-        why = super().unsupported(check, kinds)
-        if why:
-            return why
+    def arguments(self, check, kinds):
         e = check.expectation
         lo, hi = e.min_value, e.max_value
         bounds = [b for b in (lo, hi) if b is not None]
@@ -132,10 +133,7 @@ class InSet(_MapNative):
     kinds = ("int", "float", "string")
     negate = False
 
-    def unsupported(self, check, kinds):
-        why = super().unsupported(check, kinds)
-        if why:
-            return why
+    def arguments(self, check, kinds):
         values = check.expectation.value_set
         if not isinstance(values, list):
             return "value_set is not a list"
@@ -161,10 +159,7 @@ _JAVA_ONLY_OR_DIFFERENT = re.compile(r"\(\?P|\(\?<[A-Za-z]|\\[ZzpPhHRXvVQE]|\[\[
 class MatchRegex(_MapNative):
     kinds = ("string",)
 
-    def unsupported(self, check, kinds):
-        why = super().unsupported(check, kinds)
-        if why:
-            return why
+    def arguments(self, check, kinds):
         regex = check.expectation.regex
         if not isinstance(regex, str):
             return "regex is not a string"
@@ -197,10 +192,7 @@ class _Aggregate(Native):
     kinds = ("int", "float")
     metric = ""
 
-    def unsupported(self, check, kinds):
-        why = super().unsupported(check, kinds)
-        if why:
-            return why
+    def arguments(self, check, kinds):
         e = check.expectation
         if not all(b is None or is_number(b) for b in (e.min_value, e.max_value)):
             return "bounds that are not numbers"
@@ -236,9 +228,6 @@ class DistinctCount(_Aggregate):
     kinds = ("int", "float", "string", "date")
     metric = "column.distinct_values.count"
 
-    def unsupported(self, check, kinds):
-        return Native.unsupported(self, check, kinds) or _Aggregate.unsupported(self, check, kinds)
-
     def request(self, check, plan):
         plan.rows()
         plan.nulls(check.column)
@@ -260,7 +249,7 @@ class UniqueProportion(DistinctCount):
 
 
 class RowCount(Native):
-    def unsupported(self, check, kinds):
+    def arguments(self, check, kinds):
         e = check.expectation
         if not all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in (e.min_value, e.max_value)):
             return "bounds that are not integers"
@@ -274,9 +263,6 @@ class RowCount(Native):
 
 
 class TableColumns(Native):
-    def unsupported(self, check, kinds):
-        return None
-
     def request(self, check, plan):
         pass
 
