@@ -20,6 +20,7 @@ from engine.validation.suites import Check
 # values ranked 0.5 ± MEDIAN_WINDOW are counted exactly in the exact pass (exact.py).
 MEDIAN_SKETCH_K = 4096
 MEDIAN_WINDOW = 2e-3
+ALL_KINDS = ("int", "float", "string", "date", "timestamp", "boolean", "other")
 
 
 class Native:
@@ -83,7 +84,7 @@ class _MapNative(Native):
 
 
 class NotNull(_MapNative):
-    kinds = ("int", "float", "string", "date", "timestamp", "boolean", "other")
+    kinds = ALL_KINDS
     examples = False
 
     def request(self, check: Check, plan: Plan) -> None:
@@ -263,6 +264,8 @@ class RowCount(Native):
 
 
 class TableColumns(Native):
+    kinds = ALL_KINDS  # expect_column_to_exist names a column of any type
+
     def request(self, check, plan):
         pass
 
