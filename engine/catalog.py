@@ -128,6 +128,12 @@ class TableSpec:
 
 _TS = pa.timestamp("us", tz="UTC")
 
+
+def _per_partition(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    """Rows a validation run writes about one partition of a feature table."""
+    return pa.schema([("run_id", pa.string()), ("table", pa.string()), *fields, ("ds", pa.date32())])
+
+
 RUNS = TableSpec("runs", (), "run, stage", ("run_id", "stage"), pa.schema([
     ("run_id", pa.string()),
     ("logical_date", pa.date32()),
@@ -143,9 +149,7 @@ RUNS = TableSpec("runs", (), "run, stage", ("run_id", "stage"), pa.schema([
     ("spark_jobs", pa.int64()),  # Spark jobs the stage started (its job group), so regressions show
 ]))
 
-VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, expectation", (), pa.schema([
-    ("run_id", pa.string()),
-    ("table", pa.string()),
+VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, expectation", (), _per_partition(
     ("expectation_index", pa.int32()),
     ("expectation_type", pa.string()),
     ("column", pa.string()),
@@ -156,12 +160,9 @@ VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, e
     ("unexpected_percent", pa.float64()),
     ("message", pa.string()),  # null when the expectation succeeded
     ("evaluated_by", pa.string()),  # engine (aggregation) | gx (GX itself on the partition)
-    ("ds", pa.date32()),
-]))
+))
 
-VALIDATION_PROFILES = TableSpec("validation/profiles", ("ds",), "run, table, ds, column", (), pa.schema([
-    ("run_id", pa.string()),
-    ("table", pa.string()),
+VALIDATION_PROFILES = TableSpec("validation/profiles", ("ds",), "run, table, ds, column", (), _per_partition(
     ("column", pa.string()),
     ("dtype", pa.string()),
     ("row_count", pa.int64()),
@@ -177,8 +178,7 @@ VALIDATION_PROFILES = TableSpec("validation/profiles", ("ds",), "run, table, ds,
     ("p75", pa.float64()),
     ("p95", pa.float64()),
     ("top_values", pa.string()),  # JSON [{value, count}], approximate
-    ("ds", pa.date32()),
-]))
+))
 
 VALIDATION_PARTITIONS = TableSpec("validation/partitions", (), "table, ds", ("table", "ds"), pa.schema([
     ("table", pa.string()),
@@ -197,15 +197,12 @@ VALIDATION_PARTITIONS = TableSpec("validation/partitions", (), "table, ds", ("ta
 
 # Partition summaries for learned checks: long format, so a new statistic is a new row, not a
 # schema change. column '*' holds table-level statistics (row count, duplicate keys, ...).
-VALIDATION_SUMMARIES = TableSpec("validation/summaries", ("ds",), "run, table, ds, column, statistic", (), pa.schema([
-    ("run_id", pa.string()),
-    ("table", pa.string()),
+VALIDATION_SUMMARIES = TableSpec("validation/summaries", ("ds",), "run, table, ds, column, statistic", (), _per_partition(
     ("column", pa.string()),
     ("statistic", pa.string()),
     ("value", pa.float64()),
     ("detail", pa.string()),  # JSON where a number is not enough (e.g. value counts), else null
-    ("ds", pa.date32()),
-]))
+))
 
 TRAINING_SETS = TableSpec("training_sets", ("model_id",), "training row (segment, split, ds)")
 
@@ -256,6 +253,16 @@ def artifact_name(model_id: str, segment: str, version: str) -> str:
     return posixpath.join(ARTIFACTS, model_id, segment_folder(segment), version)
 
 
+class _Table:
+    """`catalog.runs` and the like: the path of a fixed table of the lakehouse."""
+
+    def __init__(self, spec: TableSpec):
+        self.spec = spec
+
+    def __get__(self, catalog: "Catalog | None", owner: type) -> "str | _Table":
+        return self if catalog is None else catalog.path(self.spec)
+
+
 @dataclass(frozen=True)
 class Catalog:
     """Paths of one lakehouse. `root` is a resolved local path or a URI."""
@@ -282,33 +289,13 @@ class Catalog:
         return join(self.root, normal)
 
     # tables
-    @property
-    def runs(self) -> str:
-        return self.path(RUNS)
-
-    @property
-    def registry(self) -> str:
-        return self.path(REGISTRY)
-
-    @property
-    def training_sets(self) -> str:
-        return self.path(TRAINING_SETS)
-
-    @property
-    def validation_results(self) -> str:
-        return self.path(VALIDATION_RESULTS)
-
-    @property
-    def validation_profiles(self) -> str:
-        return self.path(VALIDATION_PROFILES)
-
-    @property
-    def validation_summaries(self) -> str:
-        return self.path(VALIDATION_SUMMARIES)
-
-    @property
-    def validation_partitions(self) -> str:
-        return self.path(VALIDATION_PARTITIONS)
+    runs = _Table(RUNS)
+    registry = _Table(REGISTRY)
+    training_sets = _Table(TRAINING_SETS)
+    validation_results = _Table(VALIDATION_RESULTS)
+    validation_profiles = _Table(VALIDATION_PROFILES)
+    validation_summaries = _Table(VALIDATION_SUMMARIES)
+    validation_partitions = _Table(VALIDATION_PARTITIONS)
 
     def features(self, feature_set: str) -> str:
         return self.path(features(feature_set))
