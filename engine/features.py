@@ -26,7 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Collection, Iterable, Mapping
+import re
+from collections import Counter
+from typing import Callable, Collection, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -71,6 +76,66 @@ def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
     return sorted(_as_date(r[0]) for r in rows)
 
 
+def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
+                        used: Callable[[str], bool]) -> None:
+    """Read the footer of every file of ds partitions start..end (metadata only) and raise one
+    SourceError naming the partition, file and column where a file cannot be read, a column's
+    type differs from the other files', or a used column is missing. Spark would otherwise fail
+    deep in a task, or read a missing column as nulls."""
+    import pyarrow.fs as pafs
+
+    fs, root = catalog.filesystem(path)
+    schemas: list[tuple[str, str, pa.Schema]] = []  # (ds folder, file name, schema)
+    day = start
+    while day <= end:
+        folder = f"ds={day.isoformat()}"
+        infos = fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
+        for info in sorted(infos, key=lambda i: i.path):
+            base = info.base_name
+            if info.type != pafs.FileType.File or base.startswith((".", "_")):
+                continue
+            try:
+                with fs.open_input_file(info.path) as f:
+                    schemas.append((folder, base, pq.read_schema(f)))
+            except Exception as e:
+                raise SourceError(f"source {name} {folder}: {base} is not a readable Parquet file "
+                                  f"({_first_line(e)}) in {path}") from e
+        day += dt.timedelta(days=1)
+    if len(schemas) < 2:
+        return
+    types: dict[str, Counter] = {}
+    for _, _, schema in schemas:
+        for field in schema:
+            if field.name != "ds":
+                types.setdefault(field.name, Counter())[str(field.type)] += 1
+    for folder, base, schema in schemas:
+        for column, seen in types.items():
+            usual, count = seen.most_common(1)[0]
+            if column not in schema.names:
+                if used(column) and count == len(schemas) - 1:
+                    raise SourceError(f"source {name} {folder}: {base} has no column {column} "
+                                      f"(the other {count} files of ds {start}..{end} have it, {usual})")
+                continue
+            actual = str(schema.field(column).type)
+            if actual != usual and _widened(actual, usual):
+                continue
+            if actual != usual:
+                raise SourceError(f"source {name} {folder}: {base}: column {column} is {actual}, "
+                                  f"expected {usual} (as in {count} other files of ds {start}..{end})")
+
+
+def _widened(actual: str, usual: str) -> bool:
+    """Types Spark reads together without loss (int32 files among int64 ones, and the like)."""
+    ints = ("int8", "int16", "int32", "int64")
+    floats = ("float", "double")
+    return ((actual in ints and usual in ints) or (actual in floats and usual in floats)
+            or (actual == "null" or usual == "null"))
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def _as_date(value) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
@@ -79,13 +144,17 @@ def _as_date(value) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
-def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end: dt.date) -> DataFrame:
-    """Rows of a source with start <= ds <= end (partition-pruned), ds as a date column."""
+def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end: dt.date,
+                used: Callable[[str], bool] = lambda column: True) -> DataFrame:
+    """Rows of a source with start <= ds <= end (partition-pruned), ds as a date column.
+    A Parquet source's files in that range are checked first (check_parquet_files); `used`
+    says which columns the reader needs, so a column dropped upstream is only an error there."""
     source = cfg.project.sources[name]
     path = cfg.resolve(source.path)
     if source.format == "delta":
         df = tables.read(spark, path)
     else:
+        check_parquet_files(name, path, start, end, used)
         df = spark.read.option("basePath", path).parquet(path)
     if "ds" not in df.columns:
         raise SourceError(f"source {name} ({path}): has no ds column (expected partitions ds=YYYY-MM-DD)")
@@ -251,6 +320,15 @@ def _lineage(spark: SparkSession, fs: FeatureSet, dates: list[dt.date], excluded
     return spark.createDataFrame(rows, schema)
 
 
+def _uses(fs: FeatureSet) -> Callable[[str], bool]:
+    """Whether the feature set reads a column of its source: named in its configuration
+    (expressions, entity, rolling, labels, ...); every column when a Python transform runs."""
+    if fs.transforms:
+        return lambda column: True
+    text = fs.model_dump_json()
+    return lambda column: re.search(rf"(?<!\w){re.escape(column)}(?!\w)", text) is not None
+
+
 def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
                    excluded: Excluded | None = None) -> DataFrame:
     """The feature rows of `dates` (lazy). Reads the lookback partitions rolling windows need,
@@ -260,7 +338,7 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
     excluded = {k: frozenset(v) for k, v in (excluded or {}).items()}
     dates = sorted(set(dates))
     first, last = dates[0], dates[-1]
-    src = read_source(spark, cfg, fs.source, first - dt.timedelta(days=fs.max_lookback_days), last)
+    src = read_source(spark, cfg, fs.source, first - dt.timedelta(days=fs.max_lookback_days), last, _uses(fs))
     rows = row_features(fs, src.where(F.col("ds").isin(dates)))
     own_excluded = sorted(excluded.get(fs.source, ()))
 
@@ -279,7 +357,8 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
                 rows = rows.withColumn(spec.name, F.coalesce(F.col(spec.name), F.lit(0)).cast("long"))
 
     for join in fs.as_of_joins:
-        other = read_source(spark, cfg, join.source, first - dt.timedelta(days=_lag_days(join)), last)
+        other = read_source(spark, cfg, join.source, first - dt.timedelta(days=_lag_days(join)), last,
+                            {*join.keys, join.time, *join.columns.values()}.__contains__)
         missing = [c for c in [*join.keys, join.time, *join.columns.values()] if c not in other.columns]
         if missing:
             raise FeatureError(f"feature set {fs.name}: as-of join with {join.source!r}: it has no column {missing}")

@@ -13,7 +13,7 @@ from engine.config import Config
 from engine.observability import RunSummary
 
 STATUS_STYLE = {"success": "green", "blocked": "yellow", "partial": "red", "failed": "red", "skipped": "dim",
-                "waiting": "dim", "promoted": "green", "rejected": "yellow", "champion": "green"}
+                "waiting": "dim", "rejected": "yellow", "champion": "green"}
 
 
 def _styled(status: str) -> str:

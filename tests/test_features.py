@@ -288,3 +288,39 @@ def test_config_refuses_a_reflective_expression(project):
     (project / "features.yaml").write_text(FEATURES.replace('"amount * 2"', "\"java_method('java.lang.Math', 'random')\""))
     with pytest.raises(ConfigError, match=r"features.yaml: feature_sets.orders.features: amount_x2: expression .* not allowed"):
         load_config(project)
+
+
+def _raw_day(root, day: str, table: pa.Table, name: str = "part-00000.parquet"):
+    folder = root / f"ds={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / name)
+    return folder / name
+
+
+def test_raw_parquet_files_are_checked_before_spark_reads_them(tmp_path):
+    """Footers only: a changed type, a used column gone, an unreadable file are one SourceError
+    naming the partition, file and column; widened numbers and unused columns pass."""
+    ok = pa.table({"id": pa.array([1, 2], pa.int64()), "amount": [1.5, 2.0], "note": ["a", "b"]})
+    for day in ("2026-10-01", "2026-10-02", "2026-10-03"):
+        _raw_day(tmp_path, day, ok)
+    start, end = dt.date(2026, 10, 1), dt.date(2026, 10, 4)
+    uses = lambda c: c != "note"  # noqa: E731
+    check = lambda: features.check_parquet_files("orders", str(tmp_path), start, end, uses)  # noqa: E731
+
+    _raw_day(tmp_path, "2026-10-04", ok.drop_columns(["note"]).set_column(0, "id", pa.array([1, 2], pa.int32())))
+    check()  # int32 among int64 files and an unused column gone: Spark reads both
+
+    _raw_day(tmp_path, "2026-10-04", ok.set_column(1, "amount", pa.array(["1.5", "2"])))
+    with pytest.raises(SourceError, match=r"source orders ds=2026-10-04: part-00000\.parquet: column amount is "
+                                          r"string, expected double"):
+        check()
+
+    _raw_day(tmp_path, "2026-10-04", ok.drop_columns(["amount"]))
+    with pytest.raises(SourceError, match=r"source orders ds=2026-10-04: part-00000\.parquet has no column amount"):
+        check()
+
+    (tmp_path / "ds=2026-10-04" / "part-00000.parquet").write_bytes(b"PAR1")
+    with pytest.raises(SourceError, match=r"source orders ds=2026-10-04: part-00000\.parquet is not a readable "
+                                          r"Parquet file"):
+        check()
+    features.check_parquet_files("orders", str(tmp_path), start, end - dt.timedelta(days=1), uses)  # not read

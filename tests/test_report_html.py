@@ -161,7 +161,7 @@ def test_models_section_shows_outcomes_slo_and_champion_lineage(spark, demo):
     data = report_data.load(spark, cfg)
     fig = figures.model_history(data, "late_delivery")
     names = {t.name for t in fig.data}
-    assert {"eval auc", "train auc", "promoted"} <= names
+    assert {"eval auc", "train auc", "champion"} <= names
     assert any(s.y0 == 0.6 for s in fig.layout.shapes)  # the SLO line
     text = page.read_text()
     champions = [e for e in data.registry if e["status"] == "champion"]

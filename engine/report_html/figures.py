@@ -14,7 +14,7 @@ from engine.report_html.data import ReportData, learned_details, reasons
 
 STATUS_COLORS = {"success": "#2e7d32", "blocked": "#f9a825", "failed": "#c62828", "skipped": "#9e9e9e",
                  "running": "#1565c0"}
-MODEL_COLORS = {"promoted": "#2e7d32", "rejected": "#ef6c00", "failed": "#c62828", "challenger": "#1565c0"}
+MODEL_COLORS = {"champion": "#2e7d32", "rejected": "#ef6c00", "failed": "#c62828", "challenger": "#1565c0"}
 TABLE_ROW = "(table)"
 PARTITION_ROW = "partition"
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40), font=dict(size=12),
@@ -120,7 +120,7 @@ def golden_signals(data: ReportData) -> go.Figure | None:
     for e in data.registry:
         if e["run_id"] in run_day:
             outcomes[e["run_id"]][_model_outcome(e)] += 1
-    for outcome in ("promoted", "rejected", "failed", "challenger"):
+    for outcome in ("champion", "rejected", "failed", "challenger"):
         counts = [outcomes[r["run_id"]][outcome] for r in runs]
         if any(counts):
             fig.add_bar(x=day, y=counts, name=outcome, marker_color=MODEL_COLORS[outcome], legendgroup="models",
@@ -132,9 +132,11 @@ def golden_signals(data: ReportData) -> go.Figure | None:
 
 
 def _model_outcome(entry: dict[str, Any]) -> str:
+    """What the run that trained the entry decided (ModelStatus's run outcomes): a model retired
+    since then was the run's champion."""
     status = entry["status"]
     if status in ("champion", "retired") and not (entry.get("reason") or "").startswith("champion again"):
-        return "promoted"
+        return "champion"
     return status
 
 
@@ -361,7 +363,7 @@ def model_history(data: ReportData, model_id: str) -> go.Figure | None:
             fig.add_scatter(x=[e["logical_date"] for e in gated], y=[e["gate_value"] for e in gated],
                             mode="markers", name="gate: challenger", legendgroup="gate", showlegend=first,
                             marker=dict(symbol="diamond", size=8, color="#1565c0"), row=k, col=1)
-        for outcome, symbol in (("promoted", "star"), ("rejected", "x"), ("failed", "x-thin-open")):
+        for outcome, symbol in (("champion", "star"), ("rejected", "x"), ("failed", "x-thin-open")):
             hits = [e for e in rows if _model_outcome(e) == outcome]
             if not hits:
                 continue
