@@ -115,6 +115,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
     summary = run.summary
     overall = StageRecord(summary.run_id, logical_date, "run", started_at=summary.started_at)
     try:
+        check_tables(spark, cfg)
         computed = _features_stage(run, logical_date, dates, recompute)
         validation_run_id = _validation_stage(run, computed)
         # Quarantine holds through windows: a day quarantined just now must not feed the
@@ -140,6 +141,19 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         summary.stages.append(overall)
         _export_metrics(cfg, summary)
     return summary
+
+
+def check_tables(spark, cfg: Config) -> None:
+    """Load the Delta log of every table a night writes before it writes any: a damaged log
+    (of the registry, say, which is written last) is one TableError naming the table, and the
+    night commits nothing rather than its features and validation without its models."""
+    from engine import tables
+
+    cat = catalog.Catalog.of(cfg)
+    paths = [cat.path(spec) for spec in catalog.SMALL_TABLES if spec is not catalog.RUNS]
+    for path in [*paths, cat.training_sets, *(cat.features(name) for name in cfg.feature_sets)]:
+        if tables.exists(path, spark):
+            tables.version(path, spark)
 
 
 def _excluded_source_days(run: Run) -> dict[str, frozenset[dt.date]]:

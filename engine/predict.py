@@ -18,7 +18,7 @@ from engine.catalog import Catalog
 from engine.config import Config
 from engine.errors import RetrainError, UsageError
 from engine.projection import Projection, map_value
-from engine.training.artifacts import read_metadata
+from engine.training.artifacts import load_artifact
 
 
 def read_input(spark, path: str):
@@ -56,7 +56,9 @@ def predict(spark, cfg: Config, model_id: str, input_path: str, output_path: str
     champs = registry.champions(spark, cfg, model_id)
     if not champs:
         raise RetrainError(f"model {model_id!r}: no champion in the registry {cat.registry}")
-    metas = {c.segment: read_metadata(registry.artifact(cat, c)) for c in champs}
+    # Each champion is loaded here once (sha256 against the registry, skops' trusted types), so a
+    # damaged or tampered artifact is one error before any task starts or any output is written.
+    metas = {c.segment: load_artifact(registry.artifact(cat, c), expected_sha256=c.sha256)[1] for c in champs}
     segment_by = {m.segment_by for m in metas.values()}
     if len(segment_by) != 1:
         raise RetrainError(f"model {model_id!r}: champions disagree on segment_by: {sorted(map(str, segment_by))}")
@@ -104,7 +106,6 @@ def _scorer(refs: dict[str, tuple[str, str, str]], projection: Projection, task:
     import pandas as pd
 
     from engine.projection import design_matrix
-    from engine.training.artifacts import load_artifact
     from engine.training.fit import predict_scores
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
