@@ -26,14 +26,34 @@ def demo_source(tmp_path_factory):
     return root / "lakehouse"
 
 
-@pytest.fixture
-def cfg(tmp_path, demo_source):
-    conf = tmp_path / "conf"
+def project(root: Path, lakehouse: Path):
+    """conf/ of the repository under `root`, and a copy of `lakehouse`."""
+    conf = root / "conf"
     conf.mkdir()
     shutil.copy(REPO / "conf" / "project.yaml", conf)
     shutil.copy(REPO / "conf" / "features.yaml", conf)
-    shutil.copytree(demo_source / "raw", tmp_path / "lakehouse" / "raw")
+    shutil.copytree(lakehouse, root / "lakehouse")
     return load_config(conf)
+
+
+@pytest.fixture
+def cfg(tmp_path, demo_source):
+    """A project with the demo's raw data and no tables yet."""
+    return project(tmp_path, demo_source)
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory, demo_source, spark):
+    """The lakehouse after the night of END, run once for the tests that start from it."""
+    cfg = project(tmp_path_factory.mktemp("night"), demo_source)
+    pipeline.run(spark, cfg, END)
+    return Path(cfg.lakehouse)
+
+
+@pytest.fixture
+def after_night(tmp_path, night):
+    """A copy of `night`'s project: the night of END already processed."""
+    return project(tmp_path, night)
 
 
 def snapshot(spark, cfg):
@@ -74,8 +94,8 @@ def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
     assert snapshot(spark, cfg) == before
 
 
-def test_forced_rerun_replaces_the_partition_with_identical_rows(spark, cfg):
-    pipeline.run(spark, cfg, END)
+def test_forced_rerun_replaces_the_partition_with_identical_rows(spark, after_night):
+    cfg = after_night
     path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     rows = sorted(map(tuple, tables.read(spark, path).collect()), key=repr)
@@ -108,8 +128,8 @@ def test_failed_stage_is_recorded_with_its_error(spark, cfg):
     assert missing not in tables.partition_values(Catalog.of(cfg).path("features/orders"))
 
 
-def test_backfill_recomputes_a_range_in_one_run(spark, cfg):
-    pipeline.run(spark, cfg, END)
+def test_backfill_recomputes_a_range_in_one_run(spark, after_night):
+    cfg = after_night
     path = Catalog.of(cfg).path("features/orders")
     version = tables.version(path)
     summary = pipeline.backfill(spark, cfg, END - dt.timedelta(days=4), END - dt.timedelta(days=2))
