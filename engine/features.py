@@ -114,12 +114,10 @@ def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
             if column not in schema.names:
                 if used(column) and count == len(schemas) - 1:
                     raise SourceError(f"source {name} {folder}: {base} has no column {column} "
-                                      f"(the other {count} files of ds {start}..{end} have it, {usual})")
+                                      f"(the other {count} files of ds {start}..{end} have it as {usual})")
                 continue
             actual = str(schema.field(column).type)
-            if actual != usual and _widened(actual, usual):
-                continue
-            if actual != usual:
+            if actual != usual and not _widened(actual, usual):
                 raise SourceError(f"source {name} {folder}: {base}: column {column} is {actual}, "
                                   f"expected {usual} (as in {count} other files of ds {start}..{end})")
 
