@@ -152,8 +152,7 @@ def check_tables(spark, cfg: Config) -> None:
     cat = catalog.Catalog.of(cfg)
     paths = [cat.path(spec) for spec in catalog.SMALL_TABLES if spec is not catalog.RUNS]
     for path in [*paths, cat.training_sets, *(cat.features(name) for name in cfg.feature_sets)]:
-        if tables.exists(path, spark):
-            tables.version(path, spark)
+        tables.version(path, spark)  # None when there is no table yet; TableError when its log is damaged
 
 
 def _excluded_source_days(run: Run) -> dict[str, frozenset[dt.date]]:

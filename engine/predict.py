@@ -83,11 +83,7 @@ def predict(spark, cfg: Config, model_id: str, input_path: str, output_path: str
 
     if output_format == "delta":
         version = tables.write(spark, result, output_path, mode="overwrite")
-        import pyarrow as pa
-        from deltalake import DeltaTable
-
-        actions = pa.table(DeltaTable(output_path, version=version).get_add_actions(flatten=True))
-        return int(sum(actions.column("num_records").to_pylist()))
+        return tables.num_records(output_path, version)
     result.write.mode("overwrite").parquet(output_path)
     import pyarrow.dataset as ds
 
