@@ -10,7 +10,8 @@ One trial:
      in Spark start-up, features, validation, training sets, train, the registry commit and
      metrics in proportion to the time each takes;
   3. the scheduler's retry: the same command again (no kill) until it exits 0 or 3 (at most
-     three attempts);
+     three attempts); its exit code must be the clean run's (so must that of a run that
+     finished before its kill);
   4. the lakehouse compared with the clean run's:
      - every Delta table under the root (found by its _delta_log), read at its latest
        version, as a multiset of rows without run ids, timestamps of when things ran, Delta
@@ -29,7 +30,7 @@ One trial:
 Prints one line per trial and a summary by failure kind. A script, not a test (tests/test_chaos.py
 runs two trials).
 
-    python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR]
+    python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR] [--mini]
 """
 from __future__ import annotations
 
@@ -67,8 +68,32 @@ KEYS = {"validation/partitions": ("table", "ds"), "registry": ("model_id", "segm
 # --------------------------------------------------------------------------- project
 
 
-def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7) -> Path:
-    """A demo project (conf, expectations, raw data) generated once; trials copy it."""
+MINI_DAYS = 16  # the demo generator's minimum is 14; its four faults land on days 9-14
+# The mini project's one model: small, daily, trained on the last days (one HistGradientBoosting
+# regressor, whose fits must be reproducible for the tables to match).
+MINI_MODEL = """\
+model_id: delivery_time
+feature_set: orders
+features: [distance_km, courier_load, items, hour_of_day, is_weekend, region, customer_orders_7d]
+label: delivery_minutes
+task: regression
+estimator: sklearn.HistGradientBoostingRegressor
+params: {max_iter: 20}
+grid: {learning_rate: [0.1, 0.3]}
+train_window_days: 8
+eval_window_days: 3
+refit: true
+cadence: daily
+metric: mae
+promotion: {min_delta: 0.05}
+min_rows: 100
+"""
+
+
+def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7, mini: bool = False) -> Path:
+    """A demo project (conf, expectations, raw data) generated once; trials copy it. `mini`:
+    one small daily model over MINI_DAYS days, two shuffle partitions (a trial in about a
+    minute: what `make test` runs)."""
     from engine.demo import generate
 
     src = base / "source"
@@ -76,11 +101,17 @@ def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int =
         return src
     (src / "conf").mkdir(parents=True)
     project = (REPO / "conf" / "project.yaml").read_text().replace("master: local[*]", "master: local[2]")
+    if mini:
+        project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2")
     (src / "conf" / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", src / "conf")
-    shutil.copytree(REPO / "conf" / "models", src / "conf" / "models")
+    if mini:
+        (src / "conf" / "models").mkdir()
+        (src / "conf" / "models" / "delivery_time.yaml").write_text(MINI_MODEL)
+    else:
+        shutil.copytree(REPO / "conf" / "models", src / "conf" / "models")
     shutil.copytree(REPO / "expectations", src / "expectations")
-    generate(str(src / "lakehouse"), end, days=days, seed=seed)
+    generate(str(src / "lakehouse"), end, days=MINI_DAYS if mini else days, seed=seed)
     return src
 
 
@@ -131,7 +162,7 @@ def run_night(project: Path, day: dt.date, kill_after: float | None = None, log:
 def _last_stage(text: str, day: dt.date) -> str:
     last = "-"
     for line in text.splitlines():
-        for stage in ("features", "validation", "training_sets", "train", "run"):
+        for stage in ("features", "validation", "dependents", "training_sets", "train", "run"):
             if f"retrain: {day} {stage}: " in line:
                 last = stage
     return last
@@ -429,7 +460,7 @@ def clean_run(source: Path, work: Path, day: dt.date) -> tuple[State, float, int
 
 
 def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: float, index: int,
-          rng: random.Random) -> TrialResult:
+          rng: random.Random, clean_code: int) -> TrialResult:
     project = fresh_project(source, work / f"trial-{index}")
     kill_after = rng.uniform(0.0, 1.1 * clean_seconds)
     killed = run_night(project, day, kill_after=kill_after, log=project / "killed.log")
@@ -437,6 +468,11 @@ def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: f
     result = TrialResult(index, kill_after, killed, retries)
     if not retries or retries[-1].code not in (0, 3):
         result.diffs.append(("re-run failed", f"exit codes {[a.code for a in retries]} (see {project}/retry-*.log)"))
+    elif retries[-1].code != clean_code:
+        result.diffs.append(("exit code differs", f"re-run exits {retries[-1].code}, the clean run {clean_code}"))
+    if killed.code is not None and killed.code != clean_code:
+        result.diffs.append(("exit code differs", f"the run that finished before the kill exits {killed.code}, "
+                                                  f"the clean run {clean_code}"))
     result.diffs += differences(clean, project)
     return result
 
@@ -458,19 +494,20 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
     parser.add_argument("--end", type=dt.date.fromisoformat, default=END, help="the night to run (demo data ends here)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill delays")
     parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
+    parser.add_argument("--mini", action="store_true", help=f"a small project: {MINI_DAYS} days, one small daily model")
     args = parser.parse_args(argv)
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="retrain-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     try:
-        source = prepare_source(work, args.days, args.end)
+        source = prepare_source(work, args.days, args.end, mini=args.mini)
         clean, seconds, code = clean_run(source, work, args.end)
         print(f"clean run of {args.end}: {seconds:.1f} s, exit {code}, {len(clean.tables)} tables, "
               f"{len(clean.artifacts)} artifacts", flush=True)
         results = []
         for i in range(1, args.trials + 1):
-            result = trial(source, work, args.end, clean, seconds, i, rng)
+            result = trial(source, work, args.end, clean, seconds, i, rng, code)
             print(result.line(), flush=True)
             results.append(result)
             if args.keep is None and result.identical:

@@ -3,7 +3,7 @@
 Exit codes (engine/exit_codes.py, shared with jobs/nightly.py): 0 success, 1 failure,
 2 config or usage error, 3 finished but data-quality checks blocked something (a
 quarantined partition or a model not retrained), 4 finished but some (model, segment)
-pairs failed to train.
+pairs failed to train, 143 / 130 stopped by SIGTERM / SIGINT (recorded as a failed run).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from rich.console import Console
 
 from engine.errors import RetrainError, UsageError
 from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
+from engine.signals import Terminated, handle_termination
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="retrain: nightly, observable batch retraining on Spark.")
@@ -52,7 +53,7 @@ def _exit_codes() -> Iterator[None]:
     """Map engine errors to the documented exit codes."""
     try:
         yield
-    except RetrainError as e:
+    except (RetrainError, Terminated) as e:
         err.print(f"[red]{error_label(e)}:[/red] {e}", highlight=False)
         raise typer.Exit(exit_code(error=e)) from e
 
@@ -100,10 +101,11 @@ def run(conf: Path = ConfOpt,
         day = _date(date, "--date")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
-            summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
-        code = _print_summaries(summaries)
-        _print_report(pipeline.write_report(spark, cfg))
+        with handle_termination():
+            with _progress() as progress:
+                summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
+            code = _print_summaries(summaries)
+            _print_report(pipeline.write_report(spark, cfg))
     raise typer.Exit(code)
 
 
@@ -123,7 +125,7 @@ def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds
         d1, d2 = _date(start, "--start"), _date(end, "--end")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
+        with handle_termination(), _progress() as progress:
             summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress)
         code = _print_summaries([summary])
     raise typer.Exit(code)
@@ -148,7 +150,7 @@ def validate(conf: Path = ConfOpt, date: Optional[str] = typer.Option(None, help
             raise UsageError("give --date D or --start D1 --end D2")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
+        with handle_termination(), _progress() as progress:
             summary = pipeline.validate(spark, cfg, d1, d2, progress=progress)
         code = _print_summaries([summary])
     raise typer.Exit(code)
@@ -159,17 +161,15 @@ def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="e.g. feat
             ds: str = typer.Option(..., help="the partition's ds YYYY-MM-DD"),
             reason: str = typer.Option(..., help="why it is safe to use")) -> None:
     """Mark a quarantined partition valid (recorded with who, when and why)."""
+    from engine import pipeline
     from engine.config import load_config
-    from engine.validation import ReleaseError, release_partition
 
     with _exit_codes():
         day = _date(ds, "--ds")
         cfg = load_config(conf)
         spark = _session(cfg)
-        try:
-            status = release_partition(spark, cfg, table, day, reason, getpass.getuser())
-        except ReleaseError as e:  # unknown table, or a partition that is not quarantined
-            raise UsageError(str(e)) from e
+        with handle_termination():
+            status = pipeline.release(spark, cfg, table, day, reason, getpass.getuser())
         out.print(f"released {table} ds={day}: {status.status} ({reason})", highlight=False)
     raise typer.Exit(EXIT_OK)
 
@@ -230,7 +230,7 @@ def demo(conf: Path = ConfOpt,
         faults = generate(str(root), last, days=days, seed=seed)
         spark = _session(cfg)
         first = last - dt.timedelta(days=nights - 1)
-        with _progress() as progress:
+        with handle_termination(), _progress() as progress:
             summaries = pipeline.run(spark, cfg, first, progress=progress)
             summaries += pipeline.run(spark, cfg, last, progress=progress)
         code = _print_summaries(summaries)

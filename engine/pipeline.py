@@ -24,7 +24,9 @@ from engine import features as feature_map
 from engine.config import Config
 from engine.errors import UsageError
 from engine.lock import lakehouse_lock
+from engine.signals import failure_text, terminating
 from engine.observability import (
+    PROCESSED,
     ModelOutcome,
     RunSummary,
     StageRecord,
@@ -64,6 +66,8 @@ class _JobCounter:
             return None
         try:
             return len(self.context.statusTracker().getJobIdsForGroup(self.group))
+        except Exception:  # the JVM is gone (a crash): the stage row is still written
+            return None
         finally:
             self.context.setLocalProperty("spark.jobGroup.id", None)
             self.context.setLocalProperty("spark.job.description", None)
@@ -92,14 +96,14 @@ class Run:
             yield record
         except BaseException as e:
             record.status = "failed"
-            record.error = f"{type(e).__name__}: {e}"
+            record.error = failure_text(e)
             raise
         else:
             if record.status == "running":
                 record.status = "success"
         finally:
             record.ended_at = utcnow()
-            record.spark_jobs = jobs.stop()
+            record.spark_jobs = None if terminating() else jobs.stop()
             self.summary.stages.append(record)
             write_stage(self.spark, self.runs_path, record)
             log.info("%s %s: %s %s", record.logical_date, name, record.status, record.detail or "")
@@ -118,6 +122,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         check_tables(spark, cfg)
         computed = _features_stage(run, logical_date, dates, recompute)
         validation_run_id = _validation_stage(run, computed)
+        _carry_over_quarantines(run)
         # Quarantine holds through windows: a day quarantined just now must not feed the
         # rolling windows or as-of joins of partitions computed before it was judged.
         for round_ in range(1, MAX_DEPENDENT_ROUNDS + 1 if summary.quarantined else 1):
@@ -130,7 +135,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
             overall.error = "every (model, segment) pair that tried to train failed; the night will be retried"
     except BaseException as e:
         summary.status = "failed"
-        overall.error = f"{type(e).__name__}: {e}"
+        overall.error = failure_text(e)
         raise
     finally:
         summary.ended_at = overall.ended_at = utcnow()
@@ -141,6 +146,36 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         summary.stages.append(overall)
         _export_metrics(cfg, summary)
     return summary
+
+
+def _base_run_id(validation_id: str) -> str:
+    """The run id of a verdict's validation id ('<run id>-dependents-<round>' -> '<run id>')."""
+    return validation_id.split("-dependents-")[0]
+
+
+def _carry_over_quarantines(run: Run) -> None:
+    """A night's status is that of the night's work, whichever attempt did it: the partitions
+    that earlier attempts of this logical date quarantined (attempts that never finished: a
+    kill, a crash, a failure) count as quarantined by this run, as they would have been had
+    the first attempt finished. Read from the committed verdicts, not from this process."""
+    from engine import tables
+    from engine.validation import partition_statuses
+
+    rows = tables.read_rows(run.runs_path, spark=run.spark)
+    finished = set() if rows is None else {
+        r["run_id"] for r in rows.to_pylist() if r["stage"] == "run" and r["status"] in PROCESSED}
+    prefix = f"{run.summary.logical_date:%Y%m%d}-"  # observability.new_run_id
+    carried = 0
+    for status in partition_statuses(run.spark, run.cfg):
+        attempt = _base_run_id(status.run_id or "")
+        if (status.status == "quarantined" and attempt.startswith(prefix) and attempt != run.summary.run_id
+                and attempt not in finished and status.ds not in run.summary.quarantined.get(status.table, [])):
+            run.summary.quarantined.setdefault(status.table, []).append(status.ds)
+            run.summary.quarantined[status.table].sort()
+            carried += 1
+    if carried:
+        run.summary.notes.append(f"{carried} partitions were quarantined by an earlier attempt of this night "
+                                 "that did not finish; they count for this night")
 
 
 def check_tables(spark, cfg: Config) -> None:
@@ -301,11 +336,25 @@ def _export_metrics(cfg: Config, summary: RunSummary) -> None:
         log.warning("metrics export failed: %s", e)
 
 
+def sweep_uncommitted(cfg: Config) -> None:
+    """Delete the files and artifact folders of attempts that never committed them
+    (engine.sweep); under the lock. A failure is logged, never fails the run: such files are
+    invisible to every reader of the tables."""
+    from engine.sweep import sweep
+
+    try:
+        sweep(cfg)
+    except Exception as e:
+        log.warning("sweep of uncommitted files skipped: %s", e)
+
+
 def maintain_tables(spark, cfg: Config) -> None:
-    """Checkpoint, compact and vacuum the small tables every night appends to, so reading them
-    stays flat after a year of nights. A failure is logged, never fails the run."""
+    """Sweep what unfinished attempts left, then checkpoint, compact and vacuum the small
+    tables every night appends to, so reading them stays flat after a year of nights. A
+    failure is logged, never fails the run."""
     from engine import tables
 
+    sweep_uncommitted(cfg)
     try:
         tables.maintain_small_tables(catalog.Catalog.of(cfg), spark)
     except Exception as e:
@@ -342,11 +391,14 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
     check_suites(cfg)
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
+        sweep_uncommitted(cfg)
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
         if logical_date in done and not force:
-            log.info("%s already processed; nothing to do (use --force to recompute)", logical_date)
+            log.info("%s already processed (%s); nothing to do (use --force to recompute)", logical_date,
+                     done[logical_date])
             return [RunSummary(run_id="-", logical_date=logical_date, status="skipped", ended_at=utcnow(),
-                               notes=[f"{logical_date} was already processed; nothing changed"])]
+                               processed_as=done[logical_date],
+                               notes=[f"{logical_date} was already processed ({done[logical_date]}); nothing changed"])]
         last = max((d for d in done if d < logical_date), default=None)
         todo = [logical_date]
         if last is not None and not force:
@@ -374,6 +426,7 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     check_suites(cfg)
     owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
+        sweep_uncommitted(cfg)
         dates = {}
         for name, fs in cfg.feature_sets.items():
             dates[name] = [d for d in feature_map.source_dates(spark, cfg, fs.source) if start <= d <= end]
@@ -383,22 +436,40 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
 
 
 def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
-    """Validation alone, for the computed feature partitions in [start, end]."""
+    """Validation alone, for the computed feature partitions in [start, end] (under the lock:
+    it writes verdicts)."""
     if end < start:
         raise UsageError(f"validate: --end {end} is before --start {start}")
-    computed = {}
-    for name, fs in cfg.feature_sets.items():
-        dates = [d for d in feature_map.computed_dates(spark, cfg, fs) if start <= d <= end]
-        if dates:
-            computed[name] = dates
-    if not computed:
-        raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
-    run_ = Run(spark, cfg, end, progress)
-    with run_.stage("validation") as record:
-        _validate(run_, computed, record)
-    run_.summary.status = run_status(run_.summary)
-    run_.summary.ended_at = utcnow()
-    return run_.summary
+    check_suites(cfg)
+    owner = f"validate {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
+    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
+        computed = {}
+        for name, fs in cfg.feature_sets.items():
+            dates = [d for d in feature_map.computed_dates(spark, cfg, fs) if start <= d <= end]
+            if dates:
+                computed[name] = dates
+        if not computed:
+            raise UsageError(f"validate: no computed feature partitions between {start} and {end}")
+        run_ = Run(spark, cfg, end, progress)
+        with run_.stage("validation") as record:
+            _validate(run_, computed, record)
+        run_.summary.status = run_status(run_.summary)
+        run_.summary.ended_at = utcnow()
+        return run_.summary
 
 
-__all__ = ["run", "run_date", "backfill", "validate", "latest_complete_day"]
+def release(spark, cfg: Config, table: str, ds: dt.date, reason: str, user: str):
+    """Mark a quarantined partition valid (engine.validation.release_partition), under the
+    lakehouse lock like every command that writes. An unknown table or a partition that is
+    not quarantined is a UsageError."""
+    from engine.validation import ReleaseError, release_partition
+
+    owner = f"release {table} ds={ds} on {socket.gethostname()} pid {os.getpid()}"
+    with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
+        try:
+            return release_partition(spark, cfg, table, ds, reason, user)
+        except ReleaseError as e:
+            raise UsageError(str(e)) from e
+
+
+__all__ = ["run", "run_date", "backfill", "validate", "release", "latest_complete_day"]

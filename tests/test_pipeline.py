@@ -253,7 +253,7 @@ def test_failed_night_is_not_processed_so_the_next_run_retries_it(spark, tmp_pat
     days = [END - dt.timedelta(days=i) for i in range(4)]
     for day, status in zip(days, ("success", "blocked", "partial", "failed")):
         write_stage(spark, runs, StageRecord(f"r{day}", day, "run", status=status))
-    assert processed_dates(spark, runs) == set(days[:3])
+    assert set(processed_dates(spark, runs)) == set(days[:3])
 
 
 # --------------------------------------------------------------------------- CLI exit codes
@@ -323,3 +323,93 @@ def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
     result = runner.invoke(app, ["release", "--conf", str(cfg.root), "--table", "features/orders",
                                  "--ds", "2026-10-18", "--reason", "x"])  # a clean day
     assert result.exit_code == 2 and "ds=2026-10-18 is valid, not quarantined" in result.output
+
+
+# --------------------------------------------------------------------------- crashes, signals, the lock
+
+
+@pytest.fixture(scope="module")
+def blocked_night(tmp_path_factory, demo_source, spark):
+    """The night of END with the demo's expectation suite: processed, blocked (the demo's
+    faults are quarantined, and partitions reading them recomputed)."""
+    root = tmp_path_factory.mktemp("blocked_night")
+    shutil.copytree(REPO / "expectations", root / "expectations")
+    cfg = project(root, demo_source)
+    [summary] = pipeline.run(spark, cfg, END)
+    assert summary.status == "blocked" and summary.quarantined
+    return Path(cfg.lakehouse), summary
+
+
+@pytest.fixture
+def after_blocked_night(tmp_path, blocked_night):
+    lakehouse, summary = blocked_night
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    return project(tmp_path, lakehouse), summary
+
+
+def test_a_retry_reports_the_quarantines_the_killed_attempt_committed(spark, after_blocked_night):
+    """A kill after the last validation commit, before the run row (the state a SIGKILL after
+    the dependents stage leaves): the retry finds nothing to compute or validate, yet the
+    night is blocked (exit 3) as the clean run's was, because the night's status comes from
+    what the night committed. A re-run of the processed night exits as it was processed."""
+    from deltalake import DeltaTable
+
+    from engine.exit_codes import exit_code
+
+    cfg, clean = after_blocked_night
+    DeltaTable(Catalog.of(cfg).runs).delete("stage = 'run'")  # the attempt never finished
+    assert END not in pipeline.processed_dates(spark, Catalog.of(cfg).runs)
+
+    [retry] = pipeline.run(spark, cfg, END)
+    assert retry.stages[1].stage == "validation" and retry.stages[1].status == "skipped"  # nothing left to judge
+    assert retry.status == "blocked" and exit_code(summaries=[retry]) == 3
+    assert retry.quarantined == clean.quarantined
+    assert any("quarantined by an earlier attempt" in n for n in retry.notes)
+
+    [again] = pipeline.run(spark, cfg, END)  # cron runs the same command once more
+    assert again.status == "skipped" and again.processed_as == "blocked"
+    assert exit_code(summaries=[again]) == 3
+
+
+def test_a_run_sweeps_files_no_commit_names(spark, after_blocked_night):
+    """Data files and artifact folders an attempt wrote but never committed (a kill between
+    the write and the commit) are deleted under the lock at the start of the next run; files
+    a later version removed stay (time travel, VACUUM's to delete)."""
+    cfg, _ = after_blocked_night
+    root = Path(cfg.lakehouse)
+    features = root / "features" / "orders"
+    kept = sorted(p for p in root.rglob("*.parquet") if "raw" not in p.parts)
+    [committed, *_] = sorted(features.rglob("*.parquet"))
+    planted = [committed.parent / "part-00000-killed-c000.snappy.parquet",
+               root / "validation" / "partitions" / "part-killed.parquet",
+               features / "_delta_log" / "_commit_killed.json.tmp"]
+    for path in planted:
+        shutil.copy(committed, path)
+    artifact = root / "artifacts" / "delivery_time" / "__all__" / "v20261020"
+    artifact.mkdir(parents=True)
+    (artifact / "model.joblib").write_bytes(b"half written")
+    before = snapshot(spark, cfg)
+
+    pipeline.run(spark, cfg, END)  # processed already: nothing to do but the sweep
+    assert [p for p in planted if p.exists()] == [] and not artifact.exists()
+    assert [p for p in kept if not p.exists()] == []  # committed (and later removed) files stay
+    assert snapshot(spark, cfg) == before
+
+
+def test_validate_and_release_take_the_lakehouse_lock(spark, after_blocked_night):
+    from engine.demo import read_faults
+    from engine.errors import LockError
+    from engine.lock import lakehouse_lock
+
+    cfg, _ = after_blocked_night
+    fault = dt.date.fromisoformat(read_faults(cfg.lakehouse)[0].ds)
+    path = Catalog.of(cfg).validation_partitions
+    version = tables.version(path)
+    with lakehouse_lock(cfg.lakehouse, 60, "a nightly run"):
+        with pytest.raises(LockError, match="locked by a nightly run"):
+            pipeline.validate(spark, cfg, fault, fault)
+        with pytest.raises(LockError, match="locked by a nightly run"):
+            pipeline.release(spark, cfg, "features/orders", fault, "checked", "me")
+    assert tables.version(path) == version  # nothing written while another run held it
+    assert pipeline.release(spark, cfg, "features/orders", fault, "checked", "me").status == "valid"
+    assert not (Path(cfg.lakehouse) / "_lock.json").exists()
