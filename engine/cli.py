@@ -115,8 +115,10 @@ def _print_report(path: str | None) -> None:
 
 
 @app.command()
-def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds YYYY-MM-DD"),
-             end: str = typer.Option(..., help="last ds YYYY-MM-DD")) -> None:
+def backfill(conf: Path = ConfOpt, start: Optional[str] = typer.Option(None, help="first ds YYYY-MM-DD"),
+             end: Optional[str] = typer.Option(None, help="last ds YYYY-MM-DD"),
+             feature_set: Optional[str] = typer.Option(
+                 None, "--feature-set", help="only this feature set; without --start/--end every partition it has")) -> None:
     """Recompute (and re-validate) feature partitions from --start to --end, in one job."""
     from engine import pipeline
     from engine.config import load_config
@@ -126,7 +128,7 @@ def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds
         cfg = load_config(conf)
         spark = _session(cfg)
         with handle_termination(), _progress() as progress:
-            summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress)
+            summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress, feature_set=feature_set)
         code = _print_summaries([summary])
     raise typer.Exit(code)
 

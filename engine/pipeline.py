@@ -419,20 +419,38 @@ def check_suites(cfg: Config) -> None:
             load_suite(suite_path(cfg, name))
 
 
-def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:
-    """Recompute features and validation for every source day in [start, end] in one job."""
-    if end < start:
+def backfill(spark, cfg: Config, start: dt.date | None = None, end: dt.date | None = None,
+             progress: Progress | None = None, feature_set: str | None = None) -> RunSummary:
+    """Recompute features and validation for every source day in [start, end] in one job.
+
+    `feature_set`: only that set's partitions (the others stay as they are); without a range,
+    every partition it has computed, e.g. to fill a column added to features.yaml into the
+    partitions written before it existed (they read it as null until then)."""
+    if feature_set is not None and feature_set not in cfg.feature_sets:
+        raise UsageError(f"backfill: --feature-set {feature_set!r} is not in features.yaml "
+                         f"(expected one of {sorted(cfg.feature_sets)})")
+    if (start is None) != (end is None) or (start is None and feature_set is None):
+        raise UsageError("backfill: give --start D1 --end D2, or --feature-set NAME (with or without a range)")
+    if start is not None and end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
     check_suites(cfg)
-    owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
+    names = [feature_set] if feature_set is not None else list(cfg.feature_sets)
+    what = f"{start}..{end}" if start is not None else f"features/{feature_set}"
+    owner = f"backfill {what} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         sweep_uncommitted(cfg)
         dates = {}
-        for name, fs in cfg.feature_sets.items():
-            dates[name] = [d for d in feature_map.source_dates(spark, cfg, fs.source) if start <= d <= end]
+        for name in names:
+            fs = cfg.feature_sets[name]
+            if start is None:
+                dates[name] = feature_map.computed_dates(spark, cfg, fs)
+            else:
+                dates[name] = [d for d in feature_map.source_dates(spark, cfg, fs.source) if start <= d <= end]
         if not any(dates.values()):
-            raise UsageError(f"backfill: no source partitions between {start} and {end}")
-        return run_date(spark, cfg, end, progress, dates=dates, train=False)
+            where = f"between {start} and {end}" if start is not None else f"computed for features/{feature_set}"
+            raise UsageError(f"backfill: no source partitions {where}")
+        last = end or max(d for days in dates.values() for d in days)
+        return run_date(spark, cfg, last, progress, dates=dates, train=False)
 
 
 def validate(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progress | None = None) -> RunSummary:

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="recompute a date already processed")
     parser.add_argument("--backfill-start", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--backfill-end", type=dt.date.fromisoformat, default=None)
+    parser.add_argument("--backfill-feature-set", default=None,
+                        help="backfill only this feature set (without a range: every partition it has)")
     return parser
 
 
@@ -56,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         if (args.backfill_start is None) != (args.backfill_end is None):
             raise UsageError("--backfill-start and --backfill-end go together")
         with handle_termination():  # SIGTERM/SIGINT: recorded as a failed run, exit 143/130
-            if args.backfill_start:
-                summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end)]
+            if args.backfill_start or args.backfill_feature_set:
+                summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end,
+                                               feature_set=args.backfill_feature_set)]
             else:
                 summaries = pipeline.run(spark, cfg, args.date, force=args.force)
                 pipeline.write_report(spark, cfg)
