@@ -111,8 +111,9 @@ def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int =
         return src
     (src / "conf").mkdir(parents=True)
     project = (REPO / "conf" / "project.yaml").read_text().replace("master: local[*]", "master: local[2]")
-    if mini:
+    if mini:  # two shuffle partitions, no HTML report (Data Docs): a trial in about a minute
         project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2")
+        project += "\nreports: {nightly: false}\n"
     (src / "conf" / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", src / "conf")
     if mini:

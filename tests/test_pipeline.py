@@ -413,3 +413,72 @@ def test_validate_and_release_take_the_lakehouse_lock(spark, after_blocked_night
     assert tables.version(path) == version  # nothing written while another run held it
     assert pipeline.release(spark, cfg, "features/orders", fault, "checked", "me").status == "valid"
     assert not (Path(cfg.lakehouse) / "_lock.json").exists()
+
+
+# --------------------------------------------------------------------------- schema evolution
+
+
+def _next_source_day(cfg, day: dt.date) -> None:
+    """raw/orders ds=day+1: day's orders a day later (the demo source ends at END)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    raw = Path(cfg.lakehouse) / "raw" / "orders"
+    table = pq.read_table(raw / f"ds={day}" / "part-00000.parquet")
+    shifted = table.set_column(table.schema.get_field_index("event_ts"), "event_ts",
+                               pc.add(table["event_ts"], pa_duration_day()))
+    (raw / f"ds={day + dt.timedelta(days=1)}").mkdir()
+    pq.write_table(shifted, raw / f"ds={day + dt.timedelta(days=1)}" / "part-00000.parquet")
+
+
+def pa_duration_day():
+    import pyarrow as pa
+
+    return pa.scalar(86_400_000_000, pa.duration("us"))
+
+
+def _edit_features(cfg, old: str, new: str):
+    path = Path(cfg.root) / "features.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return load_config(cfg.root)
+
+
+def test_a_column_added_to_a_feature_set_after_a_processed_night(spark, after_night):
+    """The next night writes the new schema (old partitions read the new column as null), a
+    `backfill --feature-set` fills it into the old partitions without changing anything else,
+    and removing the column again is just as harmless."""
+    from pyspark.sql import functions as F
+
+    old_cfg = after_night
+    path = Catalog.of(old_cfg).features("orders")
+    before = tables.read(spark, path).where(F.col("ds") == END).drop("_source_days")
+    before_rows = sorted(map(tuple, before.collect()), key=repr)
+    nxt = END + dt.timedelta(days=1)
+    _next_source_day(old_cfg, END)
+    cfg = _edit_features(old_cfg, 'amount_per_item: "amount / items"',
+                         'amount_per_item: "amount / items"\n      amount_x2: "amount * 2"')
+
+    [summary] = pipeline.run(spark, cfg, nxt)
+    assert summary.status in ("success", "blocked"), summary
+    df = tables.read(spark, path)
+    assert "amount_x2" in df.columns
+    by_day = {r["ds"]: (r["n"], r["filled"], r["right"]) for r in df.groupBy("ds").agg(
+        F.count("*").alias("n"), F.count("amount_x2").alias("filled"),
+        F.sum((F.col("amount_x2") == F.col("amount") * 2).cast("int")).alias("right")).collect()}
+    assert by_day[nxt][0] == by_day[nxt][1] == by_day[nxt][2] > 500  # the new night has it
+    assert by_day[END][1] == 0  # old partitions: null until recomputed
+
+    summary = pipeline.backfill(spark, cfg, feature_set="orders")
+    assert summary.status in ("success", "blocked")
+    df = tables.read(spark, path)
+    counts = df.groupBy("ds").agg(F.count("*").alias("n"), F.count("amount_x2").alias("filled")).collect()
+    assert all(r["n"] == r["filled"] for r in counts) and len(counts) == len(by_day)
+    after = df.where(F.col("ds") == END).drop("_source_days", "amount_x2")
+    assert sorted(map(tuple, after.select(*before.columns).collect()), key=repr) == before_rows
+
+    cfg = _edit_features(cfg, '\n      amount_x2: "amount * 2"', "")  # and removed again
+    summary = pipeline.backfill(spark, cfg, nxt, nxt)
+    assert summary.status in ("success", "blocked")
+    assert tables.read(spark, path).where(F.col("ds") == nxt).count() == by_day[nxt][0]
