@@ -174,7 +174,7 @@ def _last_stage(text: str, day: dt.date) -> str:
     last = "-"
     for line in text.splitlines():
         for stage in ("features", "validation", "dependents", "training_sets", "train", "run"):
-            if f"retrain: {day} {stage}: " in line:
+            if f"retrain: {day} {stage}: " in line and not line.rstrip().endswith(": started"):
                 last = stage
     return last
 

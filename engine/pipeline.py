@@ -84,6 +84,7 @@ class Run:
         self.progress = progress or (lambda message, fraction: None)
         self.night = night  # (index, number of nights) of a catch-up
         self.runs_path = catalog.Catalog.of(cfg).runs
+        self.attempts: set[str] = set()  # earlier attempts of this date that never finished
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
@@ -93,6 +94,7 @@ class Run:
         self.progress(f"{self.summary.logical_date} {name}", (index + step / len(STAGES)) / nights)
         jobs = _JobCounter(self.spark, f"retrain-{self.summary.run_id}-{name}", f"retrain {record.logical_date} {name}")
         try:
+            log.info("%s %s: started", record.logical_date, name)
             yield record
         except BaseException as e:
             record.status = "failed"
@@ -120,6 +122,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
     overall = StageRecord(summary.run_id, logical_date, "run", started_at=summary.started_at)
     try:
         check_tables(spark, cfg)
+        run.attempts = _unfinished_attempts(run)
         computed = _features_stage(run, logical_date, dates, recompute)
         validation_run_id = _validation_stage(run, computed)
         _carry_over_quarantines(run)
@@ -153,23 +156,37 @@ def _base_run_id(validation_id: str) -> str:
     return validation_id.split("-dependents-")[0]
 
 
+def _unfinished_attempts(run: Run) -> set[str]:
+    """Run ids of the earlier attempts of this logical date that never finished (killed,
+    crashed, failed): what they committed is part of this night's work."""
+    from engine import tables
+
+    rows = tables.read_rows(run.runs_path, spark=run.spark)
+    if rows is None:
+        return set()
+    rows = rows.to_pylist()
+    finished = {r["run_id"] for r in rows if r["stage"] == "run" and r["status"] in PROCESSED}
+    prefix = f"{run.summary.logical_date:%Y%m%d}-"  # observability.new_run_id
+    ids = {r["run_id"] for r in rows if r["logical_date"] == run.summary.logical_date}
+    # verdicts name their run too: an attempt killed before its first stage row still counts
+    from engine.validation import partition_statuses
+
+    ids |= {_base_run_id(s.run_id) for s in partition_statuses(run.spark, run.cfg) if s.run_id}
+    return {i for i in ids if i.startswith(prefix) and i not in finished and i != run.summary.run_id}
+
+
 def _carry_over_quarantines(run: Run) -> None:
     """A night's status is that of the night's work, whichever attempt did it: the partitions
     that earlier attempts of this logical date quarantined (attempts that never finished: a
     kill, a crash, a failure) count as quarantined by this run, as they would have been had
     the first attempt finished. Read from the committed verdicts, not from this process."""
-    from engine import tables
     from engine.validation import partition_statuses
 
-    rows = tables.read_rows(run.runs_path, spark=run.spark)
-    finished = set() if rows is None else {
-        r["run_id"] for r in rows.to_pylist() if r["stage"] == "run" and r["status"] in PROCESSED}
-    prefix = f"{run.summary.logical_date:%Y%m%d}-"  # observability.new_run_id
+    attempts = run.attempts
     carried = 0
-    for status in partition_statuses(run.spark, run.cfg):
-        attempt = _base_run_id(status.run_id or "")
-        if (status.status == "quarantined" and attempt.startswith(prefix) and attempt != run.summary.run_id
-                and attempt not in finished and status.ds not in run.summary.quarantined.get(status.table, [])):
+    for status in partition_statuses(run.spark, run.cfg) if attempts else []:
+        if (status.status == "quarantined" and _base_run_id(status.run_id or "") in attempts
+                and status.ds not in run.summary.quarantined.get(status.table, [])):
             run.summary.quarantined.setdefault(status.table, []).append(status.ds)
             run.summary.quarantined[status.table].sort()
             carried += 1
@@ -266,6 +283,10 @@ def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | Non
             record.status = "skipped"
             record.detail = "every partition has a current verdict"
             return None
+        from engine.sweep import drop_unjudged_evidence
+
+        for name, dates in todo.items():  # a killed attempt's evidence without its verdict
+            drop_unjudged_evidence(run.cfg, catalog.features(name).name, dates, run.attempts)
         _validate(run, todo, record)
         # partitions computed before this run that had no current verdict
         earlier = sum(len(set(dates) - set(computed.get(name, []))) for name, dates in todo.items())

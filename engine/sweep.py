@@ -165,3 +165,60 @@ def sweep(cfg: Config) -> SweepReport:
         log.warning("lakehouse %s: %s: %s", cfg.lakehouse, report.describe(),
                     ", ".join((report.files + report.artifacts)[:5]) + (" ..." if len(report.files) + len(report.artifacts) > 5 else ""))
     return report
+
+
+# --------------------------------------------------------------------------- unjudged evidence
+
+
+def _order(validation_id: str) -> tuple[str, int]:
+    """Validation ids of one night in the order they ran: '<run id>' (its run's validation
+    stage), then '<run id>-dependents-<round>'. Run ids start with the time the run began."""
+    base, _, round_ = validation_id.partition("-dependents-")
+    return base, int(round_) if round_.isdigit() else 0
+
+
+def drop_unjudged_evidence(cfg: Config, table: str, dates: list, attempts: set[str]) -> int:
+    """Before partitions are validated again: delete the evidence (validation results,
+    profiles, summaries) that an unfinished attempt (`attempts`: run ids of this night's
+    attempts that never finished) wrote for them without committing their verdict (it was
+    killed between the evidence commits and the verdict's, which commits last). Evidence
+    whose verdict committed stays, superseded or not; so does every other night's. Returns
+    the rows deleted.
+
+    A partition's verdicts commit in the order they ran, so evidence of a validation that
+    ran after the partition's current verdict (or of an attempt whose verdict is not there)
+    is evidence no verdict ever used."""
+    from deltalake import DeltaTable
+
+    from engine import tables
+    from engine.validation import partition_statuses
+
+    if not attempts or not dates:
+        return 0
+    cat = catalog.Catalog.of(cfg)
+    current = {s.ds: s.run_id for s in partition_statuses(None, cfg, table)}
+    deleted = 0
+    for spec in (catalog.VALIDATION_RESULTS, catalog.VALIDATION_PROFILES, catalog.VALIDATION_SUMMARIES):
+        path = cat.path(spec)
+        rows = tables.read_rows(path)
+        if rows is None:
+            continue
+        orphans: dict = {}
+        for r in rows.select(["run_id", "table", "ds"]).to_pylist():
+            if r["table"] != table or r["ds"] not in dates or _order(r["run_id"] or "")[0] not in attempts:
+                continue
+            verdict = current.get(r["ds"])
+            if verdict is None or _order(verdict)[0] not in attempts | {_order(r["run_id"])[0]} \
+                    or _order(r["run_id"]) > _order(verdict):
+                orphans.setdefault(r["ds"], set()).add(r["run_id"])
+        if not orphans:
+            continue
+        predicate = " OR ".join(
+            f"(ds = CAST('{ds.isoformat()}' AS DATE) AND run_id IN ({', '.join(repr(i) for i in sorted(ids))}))"
+            for ds, ids in sorted(orphans.items()))
+        metrics = DeltaTable(catalog.native(path)).delete(f"\"table\" = '{table}' AND ({predicate})")
+        n = int(metrics.get("num_deleted_rows", 0) or 0) if isinstance(metrics, dict) else 0
+        deleted += n
+        log.warning("%s: deleted %d rows of %s that an unfinished attempt wrote for %d partition(s) without "
+                    "committing their verdict", spec.name, n, table, len(orphans))
+    return deleted

@@ -482,3 +482,42 @@ def test_a_column_added_to_a_feature_set_after_a_processed_night(spark, after_ni
     summary = pipeline.backfill(spark, cfg, nxt, nxt)
     assert summary.status in ("success", "blocked")
     assert tables.read(spark, path).where(F.col("ds") == nxt).count() == by_day[nxt][0]
+
+
+def test_a_retry_drops_the_evidence_a_killed_attempt_wrote_without_its_verdict(spark, after_blocked_night):
+    """Validation commits its evidence (results, profiles, summaries) first and the verdict
+    last. A kill in between leaves evidence no verdict used: the retry, which validates the
+    partition again, deletes it first (so the tables hold what one clean validation writes);
+    evidence whose verdict did commit stays."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    cfg, _ = after_blocked_night
+    cat = Catalog.of(cfg)
+    DeltaTable(cat.runs).delete("stage = 'run'")  # the attempt never finished
+    verdicts_ = tables.read_rows(cat.validation_partitions)
+    first = min(r["ds"] for r in verdicts_.to_pylist() if "-dependents-" not in r["run_id"])
+    [verdict] = [r for r in verdicts_.to_pylist() if r["ds"] == first]
+    results = tables.read_rows(cat.validation_results)
+    judged = results.filter(pc.and_(pc.equal(results["ds"], first), pc.equal(results["run_id"], verdict["run_id"])))
+    assert judged.num_rows > 0
+    # a later validation of `first` by the same attempt wrote its evidence, then was killed
+    orphan = judged.set_column(judged.schema.get_field_index("run_id"), "run_id",
+                               pc.binary_join_element_wise(judged["run_id"], "-dependents-9", ""))
+    tables.write_rows(None, cat.validation_results, orphan, mode="append", partition_by=["ds"])
+    # and the partition has no current verdict (its content changed since), so it is validated again
+    DeltaTable(cat.validation_partitions).update({"content_id": "'rewritten since'"}, predicate=f"ds = CAST('{first}' AS DATE)")
+
+    [retry] = pipeline.run(spark, cfg, END)
+    assert retry.status == "blocked"
+    after = tables.read_rows(cat.validation_results)
+    ids = collections_counter(r["run_id"] for r in after.to_pylist() if r["ds"] == first)
+    assert ids[verdict["run_id"]] == judged.num_rows  # the evidence of the committed verdict stays
+    assert not [i for i in ids if i.endswith("-dependents-9")]  # the unjudged evidence is gone
+    assert ids[retry.run_id] > 0  # the retry's own
+
+
+def collections_counter(values):
+    import collections
+
+    return collections.Counter(values)

@@ -60,8 +60,8 @@ def _project(tmp_path: Path, days: int, models: bool) -> Path:
     return tmp_path
 
 
-def _signal_during(root: Path, stage_done: str, signum: int) -> tuple[int, str]:
-    """Run the night; send `signum` to the process group once `stage_done` has logged."""
+def _signal_during(root: Path, stage: str, signum: int) -> tuple[int, str]:
+    """Run the night; send `signum` to the process group once `stage` has started."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYSPARK_PYTHON": sys.executable}
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", "--conf", str(root / "conf"),
                              "--date", END.isoformat()], cwd=root, env=env, stdout=subprocess.PIPE,
@@ -69,7 +69,7 @@ def _signal_during(root: Path, stage_done: str, signum: int) -> tuple[int, str]:
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if f"retrain: {END} {stage_done}: success" in line:
+        if f"retrain: {END} {stage}: started" in line:
             os.killpg(proc.pid, signum)
             break
     lines += proc.stdout.readlines()
@@ -93,12 +93,12 @@ def _check_recorded(root: Path, code: int, output: str, signum: int, stage: str)
 
 def test_sigterm_to_the_process_group_during_validation_is_recorded(tmp_path):
     root = _project(tmp_path, days=14, models=False)
-    code, output = _signal_during(root, "features", signal.SIGTERM)
+    code, output = _signal_during(root, "validation", signal.SIGTERM)
     _check_recorded(root, code, output, signal.SIGTERM, "validation")
 
 
 @pytest.mark.slow
 def test_sigint_during_training_is_recorded(tmp_path):
     root = _project(tmp_path, days=16, models=True)
-    code, output = _signal_during(root, "training_sets", signal.SIGINT)
+    code, output = _signal_during(root, "train", signal.SIGINT)
     _check_recorded(root, code, output, signal.SIGINT, "train")
