@@ -40,7 +40,6 @@ from pyspark.sql import types as T
 from engine import catalog, tables
 from engine.config import AsOfJoin, Config, FeatureSet, Rolling
 from engine.errors import ConfigError, FeatureError, SourceError
-from engine.spark import has_delta_extension
 from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: F401 (public here too)
 
 Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
@@ -421,9 +420,7 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
     df = build_features(spark, cfg, fs, dates, excluded)
     path = feature_table(cfg, fs)
     version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
-    if has_delta_extension(spark):
-        return version, tables.read(spark, path, version, partitions=dates).count()
-    return version, tables.num_records(path, version, partitions=dates)
+    return version, tables.num_records(path, version, partitions=dates, spark=spark)
 
 
 def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> dict[dt.date, frozenset]:
