@@ -302,12 +302,11 @@ def test_nightly_job_parser_matches_the_cli():
     assert main(["--conf", str(REPO / "no-such-conf")]) == 2  # a ConfigError, through the shared mapping
 
 
-def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
+def test_cli_validate_and_release_a_quarantined_partition(spark, after_blocked_night):
     from engine.demo import read_faults
     from engine.validation import partition_statuses
 
-    shutil.copytree(REPO / "expectations", cfg.root.parent / "expectations")
-    pipeline.run(spark, cfg, END, progress=None)
+    cfg, _ = after_blocked_night  # the night of END, run with the demo's suite
     fault = read_faults(cfg.lakehouse)[0]
     result = runner.invoke(app, ["validate", "--conf", str(cfg.root), "--date", fault.ds])
     assert result.exit_code == 3, result.output  # blocked: the fault day fails again
