@@ -419,7 +419,11 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
         )
     df = build_features(spark, cfg, fs, dates, excluded)
     path = feature_table(cfg, fs)
-    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
+    # schema_mode "merge": a column added to (or removed from) features.yaml after nights were
+    # processed changes the table's schema; the other partitions read it as null until a
+    # `backfill --feature-set` recomputes them (README: schema evolution).
+    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates,
+                           schema_mode="merge")
     return version, tables.num_records(path, version, partitions=dates, spark=spark)
 
 
