@@ -91,7 +91,9 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logg
 @app.command()
 def run(conf: Path = ConfOpt,
         date: Optional[str] = typer.Option(None, help="logical date YYYY-MM-DD (default: yesterday, UTC)"),
-        force: bool = typer.Option(False, help="recompute a date that was already processed")) -> None:
+        force: bool = typer.Option(False, help="recompute a date that was already processed"),
+        backfill: bool = typer.Option(False, "--backfill",
+                                      help="allow a --date before the last processed night (retrains on its window)")) -> None:
     """One nightly run for a logical date; catches up on missed nights in order."""
     from engine import pipeline
     from engine.config import load_config
@@ -101,7 +103,7 @@ def run(conf: Path = ConfOpt,
         cfg = load_config(conf)
         spark = _session(cfg)
         with _progress() as progress:
-            summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
+            summaries = pipeline.run(spark, cfg, day, force=force, progress=progress, backfill=backfill)
         code = _print_summaries(summaries)
         _print_report(pipeline.write_report(spark, cfg))
     raise typer.Exit(code)

@@ -60,8 +60,8 @@ def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
         if not tables.exists(path, spark):
             raise SourceError(f"source {name}: no Delta table at {path}")
         return [_as_date(v) for v in tables.partition_values(path, "ds", spark=spark)]
-    local = path[len("file://"):] if path.startswith("file://") else path
-    if "://" not in local:
+    local = catalog.local_path(path)
+    if local is not None:
         if not os.path.isdir(local):
             raise SourceError(f"source {name}: no Parquet dataset at {path} (expected ds=YYYY-MM-DD folders)")
         dates = []
@@ -424,6 +424,30 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
     if has_delta_extension(spark):
         return version, tables.read(spark, path, version, partitions=dates).count()
     return version, tables.num_records(path, version, partitions=dates)
+
+
+def empty_partitions(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: Iterable[dt.date]) -> dict[dt.date, str]:
+    """Of the `dates` just written, those that came out with no rows (so the table has no such
+    partition), each with why: what the source holds for that day (an empty ds= folder, 0-row
+    files). Validation records them quarantined (a verdict the scheduler sees)."""
+    done = set(computed_dates(spark, cfg, fs))
+    return {d: _source_day_contents(cfg, fs.source, d) for d in sorted(set(dates) - done)}
+
+
+def _source_day_contents(cfg: Config, name: str, day: dt.date) -> str:
+    source = cfg.project.sources[name]
+    path = cfg.resolve(source.path)
+    if source.format == "delta":
+        return f"source {name} ({path}): partition ds={day} has no rows"
+    import pyarrow.fs as pafs
+
+    fs, root = catalog.filesystem(path)
+    folder = f"ds={day.isoformat()}"
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
+             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_"))]
+    if not infos:
+        return f"source {name}: folder {folder} in {path} holds no Parquet file"
+    return f"source {name}: the {len(infos)} Parquet file(s) of {folder} in {path} hold 0 rows"
 
 
 def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> dict[dt.date, frozenset]:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from engine import catalog
 from engine import features as feature_map
 from engine.config import Config
-from engine.errors import UsageError
+from engine.errors import ConfigError, UsageError
 from engine.lock import lakehouse_lock
 from engine.observability import (
     ModelOutcome,
@@ -225,18 +225,44 @@ def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | Non
     from engine.validation import unverdicted_dates
 
     with run.stage("validation") as record:
+        empty = _record_empty(run, computed)
         todo = {name: unverdicted_dates(run.spark, run.cfg, name) for name in run.cfg.feature_sets}
         todo = {name: dates for name, dates in todo.items() if dates}
         if not todo:
-            record.status = "skipped"
-            record.detail = "every partition has a current verdict"
-            return None
+            record.status = "success" if empty else "skipped"
+            record.detail = "every partition has a current verdict" + (f"; {empty} with 0 rows quarantined" if empty else "")
+            return run.summary.run_id if empty else None
         _validate(run, todo, record)
         # partitions computed before this run that had no current verdict
         earlier = sum(len(set(dates) - set(computed.get(name, []))) for name, dates in todo.items())
         if earlier:
             record.detail += f" ({earlier} left unvalidated by an earlier run)"
+        if empty:
+            record.detail += f"; {empty} with 0 rows quarantined"
     return run.summary.run_id
+
+
+def _record_empty(run: Run, computed: dict[str, list[dt.date]]) -> int:
+    """Quarantine the partitions just computed that have no rows (an empty source day): the
+    run is blocked and says which, rather than the day silently missing."""
+    from engine.validation import record_empty_partitions
+
+    count = 0
+    for name, dates in computed.items():
+        empty = feature_map.empty_partitions(run.spark, run.cfg, run.cfg.feature_sets[name], dates)
+        if empty:
+            report = record_empty_partitions(run.spark, run.cfg, name, empty, run.summary.run_id)
+            _add_report(run, report)
+            count += len(report.quarantined)
+    return count
+
+
+def _add_report(run: Run, report) -> None:
+    if report.quarantined:
+        seen = run.summary.quarantined.get(report.table, [])
+        run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
+    run.summary.validation_failures.extend(report.alerts)
+    run.summary.warnings.extend(report.warnings)
 
 
 def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, validation_id: str | None = None) -> None:
@@ -247,11 +273,7 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, val
     quarantined = 0
     for name, dates in todo.items():
         report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
-        if report.quarantined:
-            seen = run.summary.quarantined.get(report.table, [])
-            run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
-        run.summary.validation_failures.extend(report.alerts)
-        run.summary.warnings.extend(report.warnings)
+        _add_report(run, report)
         quarantined += len(report.quarantined)
     record.rows_in = sum(len(dates) for dates in todo.values())
     record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"
@@ -330,23 +352,32 @@ def write_report(spark, cfg: Config) -> str | None:
 
 
 def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = False,
-        progress: Progress | None = None) -> list[RunSummary]:
+        progress: Progress | None = None, backfill: bool = False) -> list[RunSummary]:
     """The nightly job for `logical_date` (default: the latest complete day).
 
     Catches up on missed nights in order (every date after the last processed night up to
     `logical_date`; a failed night is not processed, so it is retried). A date already
     processed is skipped unless `force`; re-running it with `force` recomputes its partitions
-    (and so revalidates them), so tables hold the same rows.
+    (and so revalidates them), so tables hold the same rows. A date before the last
+    processed night is a UsageError unless `backfill` (it would retrain on an old window and
+    replace the models' training sets).
     """
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
     check_suites(cfg)
+    check_lakehouse(cfg)
+    check_expressions(spark, cfg)
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
         if logical_date in done and not force:
             log.info("%s already processed; nothing to do (use --force to recompute)", logical_date)
             return [RunSummary(run_id="-", logical_date=logical_date, status="skipped", ended_at=utcnow(),
                                notes=[f"{logical_date} was already processed; nothing changed"])]
+        latest = max(done, default=None)
+        if latest is not None and logical_date < latest and not backfill:
+            raise UsageError(f"--date {logical_date} is before the last processed night {latest}: it would "
+                             f"retrain on the window of {logical_date} and replace training_sets; pass --backfill "
+                             "to run an old date on purpose")
         last = max((d for d in done if d < logical_date), default=None)
         todo = [logical_date]
         if last is not None and not force:
@@ -355,6 +386,34 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
                      for i, d in enumerate(todo)]
         maintain_tables(spark, cfg)
         return summaries
+
+
+def check_lakehouse(cfg: Config) -> None:
+    """A local lakehouse root must be a directory this process can write (created when
+    missing): a ConfigError naming project.yaml's `lakehouse` otherwise, before any write."""
+    import tempfile
+
+    root = catalog.local_path(cfg.lakehouse)
+    if root is None:
+        return  # an object store: its client reports access errors on the first write
+    where = f"{cfg.root / 'project.yaml'}: lakehouse: {root}"
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ConfigError(f"{where} is a file, expected a directory (the lakehouse root)")
+    try:
+        os.makedirs(root, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".retrain-write-check-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{where} is not writable, expected a directory this user can write "
+                          f"({e.strerror or type(e).__name__})") from e
+
+
+def check_expressions(spark, cfg: Config) -> None:
+    """Every feature expression on Spark's parsed tree (engine.expressions.check_config): a
+    ConfigError naming features.yaml and the key, before anything is written."""
+    from engine.expressions import check_config
+
+    check_config(spark, cfg)
 
 
 def check_suites(cfg: Config) -> None:
@@ -372,6 +431,8 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     if end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
     check_suites(cfg)
+    check_lakehouse(cfg)
+    check_expressions(spark, cfg)
     owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         dates = {}
