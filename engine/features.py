@@ -118,8 +118,16 @@ def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
                 continue
             actual = str(schema.field(column).type)
             if actual != usual and not _widened(actual, usual):
-                raise SourceError(f"source {name} {folder}: {base}: column {column} is {actual}, "
-                                  f"expected {usual} (as in {count} other files of ds {start}..{end})")
+                raise SourceError(f"source {name} {folder}: {base}: column {column} is {_spelled(actual)}, "
+                                  f"expected {_spelled(usual)} (as in {count} other files of ds {start}..{end})")
+
+
+def _spelled(arrow_type: str) -> str:
+    """An Arrow type as a message shows it: a timestamp without a time zone says so, so a
+    zone or unit mismatch reads 'timestamp[us, tz=UTC], expected timestamp[us] (no time zone)'."""
+    if arrow_type.startswith("timestamp[") and "tz=" not in arrow_type:
+        return f"{arrow_type} (no time zone)"
+    return arrow_type
 
 
 def _widened(actual: str, usual: str) -> bool:

@@ -272,11 +272,32 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, val
 
     quarantined = 0
     for name, dates in todo.items():
-        report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
+        with _corrupt_files_named([catalog.Catalog.of(run.cfg).features(name)]):
+            report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
         _add_report(run, report)
         quarantined += len(report.quarantined)
     record.rows_in = sum(len(dates) for dates in todo.values())
     record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"
+
+
+@contextmanager
+def _corrupt_files_named(paths: list[str]) -> Iterator[None]:
+    """A Spark action that fails on a corrupt data file of one of `paths` (same size as the
+    log says, so the log check passed) is one TableError naming table, partition and file."""
+    from engine import tables
+
+    from engine.errors import RetrainError
+
+    try:
+        yield
+    except RetrainError:
+        raise
+    except Exception as e:
+        for path in paths:
+            named = tables.read_failure(path, e)
+            if named is not None:
+                raise named from e
+        raise
 
 
 def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | None) -> None:
@@ -292,7 +313,8 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
 
     # Quarantined or without a current verdict: neither reaches a training set.
     excluded = {name: unusable_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
-    with run.stage("training_sets") as record:
+    with run.stage("training_sets") as record, _corrupt_files_named(
+            [catalog.Catalog.of(run.cfg).features(name) for name in excluded]):
         sets = build_training_sets(run.spark, run.cfg, due, logical_date, run.summary.run_id, excluded)
         record.rows_out = sum(sets.rows.values())
         for model_id, reason in sets.skipped.items():
