@@ -92,7 +92,10 @@ class Run:
             yield record
         except BaseException as e:
             record.status = "failed"
-            record.error = f"{type(e).__name__}: {e}"
+            named = _named_read_failure(self.cfg, e)
+            record.error = f"{type(e if named is None else named).__name__}: {e if named is None else named}"
+            if named is not None:
+                raise named from e
             raise
         else:
             if record.status == "running":
@@ -272,32 +275,28 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, val
 
     quarantined = 0
     for name, dates in todo.items():
-        with _corrupt_files_named([catalog.Catalog.of(run.cfg).features(name)]):
-            report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
+        report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
         _add_report(run, report)
         quarantined += len(report.quarantined)
     record.rows_in = sum(len(dates) for dates in todo.values())
     record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"
 
 
-@contextmanager
-def _corrupt_files_named(paths: list[str]) -> Iterator[None]:
-    """A Spark action that fails on a corrupt data file of one of `paths` (same size as the
-    log says, so the log check passed) is one TableError naming table, partition and file."""
+def _named_read_failure(cfg: Config, error: BaseException):
+    """A Spark action's failure on a corrupt data file of a feature table or training_sets
+    (same size as the log says, so the log check passed), as one TableError naming table,
+    partition and file (tables.read_failure); None for any other error."""
     from engine import tables
-
     from engine.errors import RetrainError
 
-    try:
-        yield
-    except RetrainError:
-        raise
-    except Exception as e:
-        for path in paths:
-            named = tables.read_failure(path, e)
-            if named is not None:
-                raise named from e
-        raise
+    if isinstance(error, RetrainError) or not isinstance(error, Exception):
+        return None
+    cat = catalog.Catalog.of(cfg)
+    for path in [*(cat.features(name) for name in cfg.feature_sets), cat.training_sets]:
+        named = tables.read_failure(path, error)
+        if named is not None:
+            return named
+    return None
 
 
 def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | None) -> None:
@@ -313,8 +312,7 @@ def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | N
 
     # Quarantined or without a current verdict: neither reaches a training set.
     excluded = {name: unusable_dates(run.spark, run.cfg, name) for name in {m.feature_set for m in due}}
-    with run.stage("training_sets") as record, _corrupt_files_named(
-            [catalog.Catalog.of(run.cfg).features(name) for name in excluded]):
+    with run.stage("training_sets") as record:
         sets = build_training_sets(run.spark, run.cfg, due, logical_date, run.summary.run_id, excluded)
         record.rows_out = sum(sets.rows.values())
         for model_id, reason in sets.skipped.items():
