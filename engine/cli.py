@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import RetrainError, UsageError
 from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
@@ -53,7 +54,8 @@ def _exit_codes() -> Iterator[None]:
     try:
         yield
     except RetrainError as e:
-        err.print(f"[red]{error_label(e)}:[/red] {e}", highlight=False)
+        # escaped: a message naming a type such as timestamp[us, tz=UTC] is not rich markup
+        err.print(f"[red]{error_label(e)}:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(exit_code(error=e)) from e
 
 
