@@ -531,7 +531,8 @@ def test_an_empty_source_day_is_a_quarantined_partition_the_scheduler_sees(proje
     else:
         zero_raw_file(project)
         why = f"source orders: the 1 Parquet file\\(s\\) of ds={END} in \\S+ hold 0 rows"
-    (project / "conf" / "models" / "minutes.yaml").unlink()  # the case is about data: no model to train
+    (project / "conf" / "models" / "minutes.yaml").unlink()  # the case is about data: no model to train,
+    edit_yaml("conf/project.yaml", lambda d: d.update(reports={"nightly": False}))(project)  # no HTML report
     code, output = invoke("run", "--conf", str(project / "conf"), "--date", END.isoformat())
     assert code == 3, output[-2000:]  # blocked: a data-quality verdict, not success
     assert f"quarantined features/orders: {END}" in output, output[-2000:]
