@@ -18,6 +18,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import RetrainError, UsageError
 from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
@@ -54,7 +55,8 @@ def _exit_codes() -> Iterator[None]:
     try:
         yield
     except (RetrainError, Terminated) as e:
-        err.print(f"[red]{error_label(e)}:[/red] {e}", highlight=False)
+        # escaped: a message naming a type such as timestamp[us, tz=UTC] is not rich markup
+        err.print(f"[red]{error_label(e)}:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(exit_code(error=e)) from e
 
 
@@ -92,7 +94,9 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logg
 @app.command()
 def run(conf: Path = ConfOpt,
         date: Optional[str] = typer.Option(None, help="logical date YYYY-MM-DD (default: yesterday, UTC)"),
-        force: bool = typer.Option(False, help="recompute a date that was already processed")) -> None:
+        force: bool = typer.Option(False, help="recompute a date that was already processed"),
+        backfill: bool = typer.Option(False, "--backfill",
+                                      help="allow a --date before the last processed night (retrains on its window)")) -> None:
     """One nightly run for a logical date; catches up on missed nights in order."""
     from engine import pipeline
     from engine.config import load_config
@@ -103,7 +107,7 @@ def run(conf: Path = ConfOpt,
         spark = _session(cfg)
         with handle_termination():
             with _progress() as progress:
-                summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
+                summaries = pipeline.run(spark, cfg, day, force=force, progress=progress, backfill=backfill)
             code = _print_summaries(summaries)
             _print_report(pipeline.write_report(spark, cfg))
     raise typer.Exit(code)

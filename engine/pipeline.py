@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from engine import catalog
 from engine import features as feature_map
 from engine.config import Config
-from engine.errors import UsageError
+from engine.errors import ConfigError, UsageError
 from engine.lock import lakehouse_lock
 from engine.signals import failure_text, terminating
 from engine.observability import (
@@ -98,7 +98,10 @@ class Run:
             yield record
         except BaseException as e:
             record.status = "failed"
-            record.error = failure_text(e)
+            named = _named_read_failure(self.cfg, e)
+            record.error = failure_text(e if named is None else named)
+            if named is not None:
+                raise named from e
             raise
         else:
             if record.status == "running":
@@ -277,12 +280,13 @@ def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | Non
     from engine.validation import unverdicted_dates
 
     with run.stage("validation") as record:
+        empty = _record_empty(run, computed)
         todo = {name: unverdicted_dates(run.spark, run.cfg, name) for name in run.cfg.feature_sets}
         todo = {name: dates for name, dates in todo.items() if dates}
         if not todo:
-            record.status = "skipped"
-            record.detail = "every partition has a current verdict"
-            return None
+            record.status = "success" if empty else "skipped"
+            record.detail = "every partition has a current verdict" + (f"; {empty} with 0 rows quarantined" if empty else "")
+            return run.summary.run_id if empty else None
         from engine.sweep import drop_unjudged_evidence
 
         for name, dates in todo.items():  # a killed attempt's evidence without its verdict
@@ -292,7 +296,32 @@ def _validation_stage(run: Run, computed: dict[str, list[dt.date]]) -> str | Non
         earlier = sum(len(set(dates) - set(computed.get(name, []))) for name, dates in todo.items())
         if earlier:
             record.detail += f" ({earlier} left unvalidated by an earlier run)"
+        if empty:
+            record.detail += f"; {empty} with 0 rows quarantined"
     return run.summary.run_id
+
+
+def _record_empty(run: Run, computed: dict[str, list[dt.date]]) -> int:
+    """Quarantine the partitions just computed that have no rows (an empty source day): the
+    run is blocked and says which, rather than the day silently missing."""
+    from engine.validation import record_empty_partitions
+
+    count = 0
+    for name, dates in computed.items():
+        empty = feature_map.empty_partitions(run.spark, run.cfg, run.cfg.feature_sets[name], dates)
+        if empty:
+            report = record_empty_partitions(run.spark, run.cfg, name, empty, run.summary.run_id)
+            _add_report(run, report)
+            count += len(report.quarantined)
+    return count
+
+
+def _add_report(run: Run, report) -> None:
+    if report.quarantined:
+        seen = run.summary.quarantined.get(report.table, [])
+        run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
+    run.summary.validation_failures.extend(report.alerts)
+    run.summary.warnings.extend(report.warnings)
 
 
 def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, validation_id: str | None = None) -> None:
@@ -303,14 +332,27 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, val
     quarantined = 0
     for name, dates in todo.items():
         report = validate_partitions(run.spark, run.cfg, name, dates, validation_id or run.summary.run_id)
-        if report.quarantined:
-            seen = run.summary.quarantined.get(report.table, [])
-            run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
-        run.summary.validation_failures.extend(report.alerts)
-        run.summary.warnings.extend(report.warnings)
+        _add_report(run, report)
         quarantined += len(report.quarantined)
     record.rows_in = sum(len(dates) for dates in todo.values())
     record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"
+
+
+def _named_read_failure(cfg: Config, error: BaseException):
+    """A Spark action's failure on a corrupt data file of a feature table or training_sets
+    (same size as the log says, so the log check passed), as one TableError naming table,
+    partition and file (tables.read_failure); None for any other error."""
+    from engine import tables
+    from engine.errors import RetrainError
+
+    if isinstance(error, RetrainError) or not isinstance(error, Exception):
+        return None
+    cat = catalog.Catalog.of(cfg)
+    for path in [*(cat.features(name) for name in cfg.feature_sets), cat.training_sets]:
+        named = tables.read_failure(path, error)
+        if named is not None:
+            return named
+    return None
 
 
 def _training_stages(run: Run, logical_date: dt.date, validation_run_id: str | None) -> None:
@@ -400,17 +442,21 @@ def write_report(spark, cfg: Config) -> str | None:
 
 
 def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = False,
-        progress: Progress | None = None) -> list[RunSummary]:
+        progress: Progress | None = None, backfill: bool = False) -> list[RunSummary]:
     """The nightly job for `logical_date` (default: the latest complete day).
 
     Catches up on missed nights in order (every date after the last processed night up to
     `logical_date`; a failed night is not processed, so it is retried). A date already
     processed is skipped unless `force`; re-running it with `force` recomputes its partitions
-    (and so revalidates them), so tables hold the same rows.
+    (and so revalidates them), so tables hold the same rows. A date before the last
+    processed night is a UsageError unless `backfill` (it would retrain on an old window and
+    replace the models' training sets).
     """
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
     check_suites(cfg)
+    check_lakehouse(cfg)
+    check_expressions(spark, cfg)
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         sweep_uncommitted(cfg)
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
@@ -420,6 +466,11 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
             return [RunSummary(run_id="-", logical_date=logical_date, status="skipped", ended_at=utcnow(),
                                processed_as=done[logical_date],
                                notes=[f"{logical_date} was already processed ({done[logical_date]}); nothing changed"])]
+        latest = max(done, default=None)
+        if latest is not None and logical_date < latest and not backfill:
+            raise UsageError(f"--date {logical_date} is before the last processed night {latest}: it would "
+                             f"retrain on the window of {logical_date} and replace training_sets; pass --backfill "
+                             "to run an old date on purpose")
         last = max((d for d in done if d < logical_date), default=None)
         todo = [logical_date]
         if last is not None and not force:
@@ -428,6 +479,34 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
                      for i, d in enumerate(todo)]
         maintain_tables(spark, cfg)
         return summaries
+
+
+def check_lakehouse(cfg: Config) -> None:
+    """A local lakehouse root must be a directory this process can write (created when
+    missing): a ConfigError naming project.yaml's `lakehouse` otherwise, before any write."""
+    import tempfile
+
+    root = catalog.local_path(cfg.lakehouse)
+    if root is None:
+        return  # an object store: its client reports access errors on the first write
+    where = f"{cfg.root / 'project.yaml'}: lakehouse: {root}"
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise ConfigError(f"{where} is a file, expected a directory (the lakehouse root)")
+    try:
+        os.makedirs(root, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".retrain-write-check-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{where} is not writable, expected a directory this user can write "
+                          f"({e.strerror or type(e).__name__})") from e
+
+
+def check_expressions(spark, cfg: Config) -> None:
+    """Every feature expression on Spark's parsed tree (engine.expressions.check_config): a
+    ConfigError naming features.yaml and the key, before anything is written."""
+    from engine.expressions import check_config
+
+    check_config(spark, cfg)
 
 
 def check_suites(cfg: Config) -> None:
@@ -455,6 +534,8 @@ def backfill(spark, cfg: Config, start: dt.date | None = None, end: dt.date | No
     if start is not None and end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
     check_suites(cfg)
+    check_lakehouse(cfg)
+    check_expressions(spark, cfg)
     names = [feature_set] if feature_set is not None else list(cfg.feature_sets)
     what = f"{start}..{end}" if start is not None else f"features/{feature_set}"
     owner = f"backfill {what} on {socket.gethostname()} pid {os.getpid()}"

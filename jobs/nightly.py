@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--date", type=dt.date.fromisoformat, default=None,
                         help="logical date YYYY-MM-DD (default: yesterday, UTC)")
     parser.add_argument("--force", action="store_true", help="recompute a date already processed")
+    parser.add_argument("--backfill", action="store_true",
+                        help="allow a --date before the last processed night (retrains on its window)")
     parser.add_argument("--backfill-start", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--backfill-end", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--backfill-feature-set", default=None,
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end,
                                                feature_set=args.backfill_feature_set)]
             else:
-                summaries = pipeline.run(spark, cfg, args.date, force=args.force)
+                summaries = pipeline.run(spark, cfg, args.date, force=args.force, backfill=args.backfill)
                 pipeline.write_report(spark, cfg)
     except (RetrainError, Terminated) as e:
         print(f"{error_label(e)}: {e}", file=sys.stderr)
