@@ -250,8 +250,12 @@ def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, val
         if report.quarantined:
             seen = run.summary.quarantined.get(report.table, [])
             run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
+        # a re-validation (dependents) replaces what an earlier one in this run said of a day
+        redone = {(report.table, d) for d in report.dates}
+        run.summary.validation_failures[:] = [f for f in run.summary.validation_failures
+                                              if (f.table, f.ds) not in redone]
         run.summary.validation_failures.extend(report.alerts)
-        run.summary.warnings.extend(report.warnings)
+        run.summary.warnings.extend(w for w in report.warnings if w not in run.summary.warnings)
         quarantined += len(report.quarantined)
     record.rows_in = sum(len(dates) for dates in todo.values())
     record.detail = f"{record.rows_in} partitions checked, {quarantined} quarantined"

@@ -69,12 +69,13 @@ SCALE_STATS = {"iqr"}  # modeled on a log scale (a unit change multiplies it)
 EXTREMES = {"min", "max", "stddev"}  # recorded, never alerted on: heavy tails move them on clean days
 # volume: explains other series (as their peers), never alerts alone: a holiday is not a fault
 CONTEXT = {"row_count", "distinct"}
+MONOTONIC_SHARE = 0.9  # a column whose centre rose on this share of history steps is an id/counter
 MIN_TAIL_HISTORY = 20  # past column scores needed to fit the tail of their distribution
 DISCRETE = 10  # distinct values up to which a column is treated as categorical
 TYPE_PREFIX = "learned:"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LearnedResult:
     """One learned check on one partition (a column, or the table as column '*')."""
 
@@ -114,6 +115,7 @@ class Judgement:
     learning: bool
     history: int
     results: list[LearnedResult] = field(default_factory=list)
+    capped: bool = False  # the run would have quarantined too many days: nothing quarantined (warn)
 
     @property
     def failed(self) -> list[LearnedResult]:
@@ -121,7 +123,7 @@ class Judgement:
 
     @property
     def quarantine(self) -> bool:
-        return not self.learning and any(r.severity == "block" for r in self.failed)
+        return not self.learning and not self.capped and any(r.severity == "block" for r in self.failed)
 
     @property
     def alerts(self) -> list[str]:
@@ -141,6 +143,31 @@ def source_columns_of(features: Mapping[str, str], sources: Iterable[str]) -> di
         refs = {s for s in sources if re.search(rf"(?<![\w.]){re.escape(s)}(?!\w)", text)}
         if len(refs) == 1:
             out[name] = refs.pop()
+    return out
+
+
+def context_columns(fs) -> list[str]:
+    """The columns of a feature set that explain others but never alert: rolling windows (a
+    7- or 28-day aggregate is smooth and autocorrelated, one-day residuals understate its
+    tail, and it repeats each source day for N days: the source column alerts on its own day,
+    not again on the N days a window holds it, nor on the day it leaves)."""
+    return [r.name for r in fs.rolling]
+
+
+def failed_columns_of(statuses: Iterable[Any]) -> dict[dt.date, set[str]]:
+    """Earlier days whose learned checks failed -> the failed columns ('*' the table), for
+    `judge(failed_columns=...)`: a valid day with learned warnings, or a day quarantined by
+    learned checks alone (not a stale copy), stays history without those columns. `statuses`:
+    PartitionStatus-like objects (ds, status, reasons of ValidationFailure)."""
+    out: dict[dt.date, set[str]] = {}
+    for s in statuses:
+        learned = [r for r in s.reasons if r.expectation.startswith(TYPE_PREFIX)]
+        if not learned:
+            continue
+        others = [r for r in s.reasons if not r.expectation.startswith(TYPE_PREFIX) and r.severity == "block"]
+        if s.status != "valid" and (others or any(r.expectation == TYPE_PREFIX + "stale_copy" for r in learned)):
+            continue
+        out[s.ds] = {r.column or TABLE for r in learned}
     return out
 
 
@@ -174,7 +201,10 @@ class _Table:
             if s == "row_count" and r["value"] is not None:
                 self.rows[d] = float(r["value"])
             v = r["value"]
-            values[d][(c, s)] = np.nan if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+            v = np.nan if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+            if s in FRACTION_STATS and not math.isnan(v):  # an approximate count can overshoot (-0.9% duplicates)
+                v = min(max(v, 0.0), 1.0)
+            values[d][(c, s)] = v
         self.days = sorted(set(values) | set(self.fingerprints))
         self.index = {d: i for i, d in enumerate(self.days)}
         keys = sorted({k for v in values.values() for k in v})
@@ -256,7 +286,8 @@ def _mad(a: np.ndarray, axis=0) -> np.ndarray:
 
 
 class _Judge:
-    def __init__(self, table: _Table, settings: LearnedSettings, sources: Mapping[str, str] | None = None):
+    def __init__(self, table: _Table, settings: LearnedSettings, sources: Mapping[str, str] | None = None,
+                 entity: Iterable[str] = (), context: Iterable[str] = ()):
         self.t = table
         self.s = settings
         self.stats = [s for _, s in table.keys]
@@ -272,21 +303,53 @@ class _Judge:
         self.columns = columns
         root = [(sources or {}).get(c, c) for c in columns]
         self.same_column = np.array([[a == b for b in root] for a in root], bool) if m else np.zeros((0, 0), bool)
-        alerting = np.array([s not in EXTREMES and s not in CONTEXT for s in self.stats], bool)
+        context = set(context)
+        entity = set(entity)
+        # an entity key is a key, not a distribution: only its nulls are judged (uniqueness is
+        # the table's dup_key_fraction and the exact entity check)
+        self.key = np.array([c in entity and s != "null_fraction" for c, s in table.keys], bool)
+        # a context column (a rolling window: smooth, autocorrelated, it repeats its source's
+        # days) explains other series and never alerts: its source days alert on their own day
+        alerting = np.array([s not in EXTREMES and s not in CONTEXT and c not in context
+                             for c, s in table.keys], bool) & ~self.key
+        # a column's centre (p50, else mean): a monotonic id rises with it day after day
+        self.center = np.array([table.col.get((c, "p50"), table.col.get((c, "mean"), -1)) if s != "null_fraction"
+                                else -1 for c, s in table.keys])
         self.names = sorted(set(columns))  # the scored units: columns, and the table as '*'
         self.members = [np.flatnonzero((np.array(columns) == c) & alerting) for c in self.names]
         self.cscore = np.full((n, len(self.names)), np.nan)  # point-in-time column scores
+        self._saved: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}  # values left out
         self.nulls = np.array([table.col.get((c, "null_fraction"), -1) for c in columns])
         order = np.array([s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
                           for s in self.stats])
         self.distinct = np.where(order, [table.col.get((c, "distinct"), -1) for c in columns], -1)
-        self.excluded = np.array([s in EXTREMES for s in self.stats], bool)
+        self.excluded = np.array([s in EXTREMES for s in self.stats], bool) | self.key
         location = np.array([s == "mean" or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
         self.sd = np.where(location, [table.col.get((c, "stddev"), -1) for c in columns], -1)
         # a column's location statistics (mean, quantiles; the table's lag mean and quantiles)
         lag = np.array([s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)) for s in self.stats])
         self.families = [ks for c in self.names
                          for ks in [np.flatnonzero((np.array(columns) == c) & (location | lag) & alerting)] if len(ks) >= 3]
+
+    def leave_out(self, i: int, column: str) -> None:
+        """Day i's values of `column` (its alerting series) are left out of the history (a
+        failed check's outlying values must not shape the level or scale of later days)."""
+        if column not in self.names:
+            return
+        ks = self.members[self.names.index(column)]
+        self._saved.setdefault((i, column), (self.t.x[i, ks].copy(), self.y[i, ks].copy()))
+        self.t.x[i, ks] = np.nan
+        self.y[i, ks] = np.nan
+        self.z[i, ks] = np.nan
+        self.score[i, ks] = np.nan
+        self.cscore[i, self.names.index(column)] = np.nan
+
+    def restore(self, i: int, column: str) -> None:
+        """Put day i's values of `column` back (its shift is confirmed: they are the new normal)."""
+        saved = self._saved.pop((i, column), None)
+        if saved is not None:
+            ks = self.members[self.names.index(column)]
+            self.t.x[i, ks], self.y[i, ks] = saved
 
     def expected(self, i: int, hist: list[int]):
         """Expected value and scale of every series for day i from `hist`: a robust local
@@ -388,9 +451,17 @@ class _Judge:
             share = _nanmedian(x[:, self.share]) if len(self.share) else np.zeros(0)
         discrete = (self.distinct >= 0) & (distinct <= DISCRETE)
         empty = (self.nulls >= 0) & (nulls >= 1.0 - 1e-9)
+        # a monotonic id (or a counter of days): its centre rose on nearly every step of the
+        # history; its level is the calendar, not a distribution (nulls are still judged)
+        centre = x[:, np.maximum(self.center, 0)]
+        with np.errstate(all="ignore"):
+            steps = np.diff(centre, axis=0)
+            rising = np.sum(steps > 0, axis=0) / np.maximum(np.sum(~np.isnan(steps), axis=0), 1)
+        monotonic = (self.center >= 0) & (np.sum(~np.isnan(steps), axis=0) >= MIN_SERIES_HISTORY - 1) & (
+            rising >= MONOTONIC_SHARE)
         new = np.zeros(len(self.stats), bool)
         new[self.share] = ~(share > 0)  # a value absent from most of the history (a new category)
-        return discrete | empty | new
+        return discrete | empty | new | monotonic
 
     def _peer_break(self, zh: np.ndarray, z: np.ndarray, usable: np.ndarray) -> np.ndarray:
         """The smallest |z - prediction from one peer| in units of the past spread of that
@@ -450,21 +521,45 @@ def _threshold(past_scores: np.ndarray, alpha: float, n_series: int) -> float:
 
 def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.date],
           statuses: Mapping[dt.date, str] | None = None, settings: LearnedSettings = LearnedSettings(),
-          sources: Mapping[str, str] | None = None, blocked: Iterable[dt.date] = ()) -> list[Judgement]:
-    """Judge each of `days` (in date order) against the valid partitions before it.
+          sources: Mapping[str, str] | None = None, blocked: Iterable[dt.date] = (),
+          entity: Iterable[str] = (), context: Iterable[str] = (),
+          failed_columns: Mapping[dt.date, Iterable[str]] | None = None) -> list[Judgement]:
+    """Judge each of `days` (in date order) against the history before it.
 
     rows: `validation/summaries` rows of this table (history and the judged days);
     statuses: 'valid' | 'quarantined' of earlier partitions (a day without a status and not
-    judged here is not history); a judged day becomes history unless it is quarantined
-    (failed with severity block outside learning mode). sources: derived feature -> source
-    column, to name the source column in alerts. blocked: judged days quarantined by other
-    checks (the suite): they never become history either."""
+    judged here is not history). sources: derived feature -> source column, to name the
+    source column in alerts. blocked: judged days quarantined by other checks (the suite, the
+    entity key): they never become history. entity: the key columns (only their nulls are
+    judged); context: columns that explain others but never alert (rolling windows).
+    failed_columns: earlier days whose learned checks failed -> the columns that failed
+    ('*' the table); such a day, even quarantined by learned checks alone, stays history with
+    those columns left out (a false positive must not freeze the history: no cascade).
+
+    No cascade, by construction: a day a learned check fails on is history for every other
+    column, and the failed column's values on it are left out; a column that fails LEVEL_DAYS
+    days in a row has shifted for good and restarts from the shift (its left-out days come
+    back). A cap: when more than `max_quarantine_share` of the judged days (and more than
+    two) would be quarantined by learned checks, none is: the run reports instead (every
+    judgement `capped`, its failures recorded as warnings)."""
+    out = _judge_all(rows, table=table, days=days, statuses=statuses, settings=settings, sources=sources,
+                     blocked=blocked, entity=entity, context=context, failed_columns=failed_columns)
+    quarantined = sum(j.quarantine for j in out)
+    if settings.severity == "block" and quarantined > max(2, settings.max_quarantine_share * len(out)):
+        for j in out:
+            j.capped = True
+    return out
+
+
+def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entity, context,
+               failed_columns) -> list[Judgement]:
     statuses = dict(statuses or {})
     sources = dict(sources or {})
+    failed_columns = {d: set(cs) for d, cs in (failed_columns or {}).items()}
     t = _Table(rows, set(settings.columns) if settings.columns is not None else None, set(settings.exclude))
     judged = set(days)
     blocked = set(blocked)
-    valid = {d for d in t.days if statuses.get(d) == "valid" and d not in judged}
+    valid = {d for d in t.days if d not in judged and (statuses.get(d) == "valid" or d in failed_columns)}
 
     def history(i: int) -> list[int]:
         d = t.days[i]
@@ -472,7 +567,13 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
         return past[-settings.history_days:]
 
     t.add_variant_columns()
-    j = _Judge(t, settings, sources)
+    j = _Judge(t, settings, sources, entity=entity, context=context)
+    left_out: dict[str, list[int]] = defaultdict(list)  # column -> days its values were left out
+    for d, cs in failed_columns.items():
+        if d in t.index and d not in judged:
+            for c in cs:
+                j.leave_out(t.index[d], c)
+                left_out[c].append(t.index[d])
     out: list[Judgement] = []
     run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
     shift_start: dict[str, int] = {}  # a failure that persisted LEVEL_DAYS days: the new normal
@@ -484,10 +585,13 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
         if d not in judged:
             if len(hist) >= MIN_SERIES_HISTORY:
                 j.judge(i, hist)  # past residuals of history days (point in time)
+                for c in failed_columns.get(d, ()):
+                    j.leave_out(i, c)  # its past score is not a clean score either
             continue
         shifted = {c: list(range(k, i))[-settings.history_days:] for c, k in shift_start.items()}
         out.append(_judge_day(t, j, i, hist, table, settings, sources, shifted))
         failed = {r.column for r in out[-1].failed if r.statistic != "fingerprint"}
+        stale = any(r.statistic == "fingerprint" for r in out[-1].failed)
         for c in list(run):
             if c not in failed:
                 del run[c]
@@ -495,8 +599,16 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
             run[c].append(i)
             if len(run[c]) >= LEVEL_DAYS and c not in shift_start:
                 shift_start[c] = run[c][0]
-        if not out[-1].quarantine and d not in blocked:
-            valid.add(d)
+                for k in left_out.pop(c, []):  # a confirmed shift: its days are the new normal
+                    if k >= run[c][0]:
+                        j.restore(k, c)
+        if d in blocked or stale:
+            continue  # the suite/entity quarantined it, or it is a copy: not history
+        for c in failed:
+            if c not in shift_start:
+                j.leave_out(i, c)
+                left_out[c].append(i)
+        valid.add(d)
     return out
 
 
@@ -531,17 +643,19 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
         hist_fps = [t.fingerprints[t.days[k]] for k in hist if t.days[k] in t.fingerprints]
         repeats = len(hist_fps) != len(set(hist_fps))
         copy_of = earlier.get(fp)
-        failed = copy_of is not None and not repeats and t.rows.get(d, 0) > 0
+        failed = copy_of is not None and not repeats and t.rows.get(d, 0) > 0 and not learning
         jd.results.append(LearnedResult(
-            table, d, TYPE_PREFIX + "stale_copy", TABLE, "fingerprint", None, None, None, None,
-            1.0 if failed else 0.0, 0.5, not failed, severity,
-            f"{where} table: same content as ds={copy_of.isoformat()} (a stale copy; {len(hist)} valid days)"
-            if failed else None, len(hist), learning))
+            table=table, ds=d, type=TYPE_PREFIX + "stale_copy", column=TABLE, statistic="fingerprint",
+            observed=None, expected=None, expected_low=None, expected_high=None,
+            score=1.0 if copy_of is not None else 0.0, threshold=0.5, success=not failed, severity=severity,
+            message=f"{where} table: same content as ds={copy_of.isoformat()} (a stale copy; {len(hist)} valid "
+                    "days)" if failed else None, history=len(hist), learning=learning))
     if len(hist) < MIN_SERIES_HISTORY or not t.keys:
         if learning:
             jd.results.append(LearnedResult(
-                table, d, TYPE_PREFIX + "learning", TABLE, None, None, None, None, None, None, None, True,
-                "warn", None, len(hist), True))
+                table=table, ds=d, type=TYPE_PREFIX + "learning", column=TABLE, statistic=None, observed=None,
+                expected=None, expected_low=None, expected_high=None, score=None, threshold=None, success=True,
+                severity="warn", message=None, history=len(hist), learning=True))
         return jd
     score, own, expected, scale = j.judge(i, hist, shifted)
     today = j.cscore[i]
@@ -557,7 +671,7 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
         k = max(ks, key=lambda x: score[x])
         stat = t.keys[k][1]
         threshold = thresholds[c]
-        failed = bool(score[k] > threshold)
+        failed = bool(score[k] > threshold) and not learning  # learning mode records, never fails
         inv = ((lambda v: float(np.expm1(min(v, 700.0)))) if stat in COUNT_STATS else
                (lambda v: float(np.exp(min(v, 700.0)))) if stat in SCALE_STATS else (lambda v: v))
         band = threshold * scale[k]
@@ -567,9 +681,10 @@ def _judge_day(t: _Table, j: _Judge, i: int, hist: list[int], table: str, settin
             others = sorted(moved - {c, TABLE} - ({sources.get(c)} if sources.get(c) else set()))
             message = _alert(where, c, stat, t, i, hist, k, sources.get(c), others)
         jd.results.append(LearnedResult(
-            table, d, TYPE_PREFIX + stat.split(":")[0], c, stat, _f(t.x[i, k]), _f(inv(expected[k])),
-            _f(lo), _f(hi), _f(score[k]), threshold, not failed, severity, message, len(hist), learning,
-            sources.get(c)))
+            table=table, ds=d, type=TYPE_PREFIX + stat.split(":")[0], column=c, statistic=stat,
+            observed=_f(t.x[i, k]), expected=_f(inv(expected[k])), expected_low=_f(lo), expected_high=_f(hi),
+            score=_f(score[k]), threshold=threshold, success=not failed, severity=severity, message=message,
+            history=len(hist), learning=learning, source_column=sources.get(c)))
     return jd
 
 
