@@ -72,3 +72,21 @@ def test_alert_messages_with_brackets_print_as_written():
     out = io.StringIO()
     render_summary(Console(file=out, width=200, color_system=None), summary)
     assert message in out.getvalue() and "a [note] in brackets" in out.getvalue()
+
+
+def test_a_warned_day_a_window_reads_is_recorded_in_source_days():
+    """A valid day with warnings feeding a rolling window leaves a trace in `_source_days`
+    ({source: 'orders#warned', ds}), so its later release or fix changes what its dependents
+    would read now, and stale_dates recomputes them."""
+    from engine.config import FeatureSet, Rolling
+    from engine.features import WARNED, source_days_read
+
+    fs = FeatureSet(name="orders", source="orders", entity=["order_id"],
+                    rolling=[Rolling(name="amount_3d", by=["customer_id"], column="amount", agg="mean", days=3)])
+    d = DAYS[5]
+    plain = source_days_read(fs, d)
+    assert plain == [("orders", DAYS[k]) for k in (2, 3, 4, 5)]
+    warned = source_days_read(fs, d, warned={"orders": {DAYS[3], DAYS[5]}})
+    assert warned == sorted(plain + [("orders" + WARNED, DAYS[3])])  # its own day is validation's
+    assert source_days_read(fs, d, excluded={"orders": {DAYS[3]}}, warned={"orders": {DAYS[3]}}) == [
+        ("orders", DAYS[k]) for k in (2, 4, 5)]  # a quarantined day is not read at all

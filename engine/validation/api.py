@@ -255,6 +255,12 @@ def quarantined_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
     return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == QUARANTINED}
 
 
+def warned_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
+    """The valid partitions of features/<feature_set> whose latest validation warned (a window
+    that reads one records it in `_source_days`; see engine/features.py)."""
+    return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == VALID and s.reasons}
+
+
 def _current(spark, cfg: Config, feature_set: str) -> tuple[dict[dt.date, str], dict[dt.date, PartitionStatus]]:
     """(content id of every computed partition, its verdict if that judged this content)."""
     path = catalog.Catalog.of(cfg).features(feature_set)
