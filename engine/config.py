@@ -68,7 +68,10 @@ class LearnedSettings(Frozen):
     false_alarm_budget: float = Field(1.0, gt=0.0, le=100.0)  # alerts per 100 clean partitions
     columns: list[str] | None = None  # watched columns (default: all)
     exclude: list[str] = Field(default_factory=list)
-    segment_by: list[str] = Field(default_factory=list)  # per-segment row shares
+    segment_by: list[str] = Field(default_factory=list)  # per-segment row shares (beyond models' segment_by)
+    # block mode: a run whose learned checks would quarantine more than this share of the days
+    # it judged (and more than two) quarantines none of them and reports instead
+    max_quarantine_share: float = Field(0.2, gt=0.0, le=1.0)
 
     def merged(self, override: "LearnedSettings | None") -> "LearnedSettings":
         """These settings with the keys a feature set sets explicitly replaced."""

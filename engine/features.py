@@ -18,7 +18,10 @@ quarantined partitions as days of that set's source, see `excluded_source_days`)
     time is then the latest earlier one within max_lag_hours, or null);
   - a partition's own day is always read for its own rows (its quarantine is validation's).
 Every feature row records what it read in `_source_days` (array of {source, ds}: the same
-for every row of a partition), so "no row depends on a quarantined day" is checkable, and
+for every row of a partition; a window or join day that had validation warnings when it was
+read is recorded once more as {source: "<source>#warned", ds}), so "no row depends on a
+quarantined day" is checkable, a later fix or release of a warned day recomputes its
+dependents, and
 `stale_dates(...)` names the partitions whose recorded reads differ from what they would read
 now, so the pipeline recomputes them when a day is quarantined or released.
 """
@@ -45,6 +48,7 @@ from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: 
 Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
 
 SOURCE_DAYS = "_source_days"  # lineage column: array<struct<source: string, ds: date>>
+WARNED = "#warned"  # {source: "<source>#warned", ds}: a window day read while it had warnings
 _EVENT_TIME = "_event_time"  # internal: the event time expression's value, for as-of joins
 
 
@@ -291,7 +295,8 @@ def excluded_source_days(cfg: Config, quarantined: Mapping[str, Iterable[dt.date
 
 
 def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = None,
-                     available: Mapping[str, Collection[dt.date]] | None = None) -> list[tuple[str, dt.date]]:
+                     available: Mapping[str, Collection[dt.date]] | None = None, *,
+                     warned: Excluded | None = None) -> list[tuple[str, dt.date]]:
     """(source, day) pairs the partition `ds` reads: its own day, the rolling window's days and
     the as-of joins' days, minus excluded days (and days a source does not have, when
     `available` is given). Sorted; what `_source_days` records."""
@@ -309,18 +314,20 @@ def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = No
                 continue
             if available is not None and day not in available.get(source, ()):
                 continue
+            if day in (warned or {}).get(source, ()):
+                out.append((source + WARNED, day))
         out.append((source, day))
-    return out
+    return sorted(out)
 
 
 def _lineage(spark: SparkSession, fs: FeatureSet, dates: list[dt.date], excluded: Excluded,
-             available: Mapping[str, Collection[dt.date]]) -> DataFrame:
+             available: Mapping[str, Collection[dt.date]], warned: Excluded | None = None) -> DataFrame:
     schema = T.StructType([
         T.StructField("ds", T.DateType()),
         T.StructField(SOURCE_DAYS, T.ArrayType(T.StructType([
             T.StructField("source", T.StringType()), T.StructField("ds", T.DateType())]))),
     ])
-    rows = [(d, [{"source": s, "ds": day} for s, day in source_days_read(fs, d, excluded, available)])
+    rows = [(d, [{"source": s, "ds": day} for s, day in source_days_read(fs, d, excluded, available, warned=warned)])
             for d in dates]
     return spark.createDataFrame(rows, schema)
 
@@ -335,7 +342,7 @@ def _uses(fs: FeatureSet) -> Callable[[str], bool]:
 
 
 def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
-                   excluded: Excluded | None = None) -> DataFrame:
+                   excluded: Excluded | None = None, *, warned: Excluded | None = None) -> DataFrame:
     """The feature rows of `dates` (lazy). Reads the lookback partitions rolling windows need,
     skipping `excluded` days (source -> days; see the module doc)."""
     if not dates:
@@ -390,7 +397,7 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
 
     sources = {fs.source} | {j.source for j in fs.as_of_joins}
     available = {s: set(source_dates(spark, cfg, s)) for s in sources}
-    lineage = F.broadcast(_lineage(spark, fs, dates, excluded, available))
+    lineage = F.broadcast(_lineage(spark, fs, dates, excluded, available, warned))
     return rows.join(lineage, on="ds", how="left").select(*outputs, SOURCE_DAYS, "ds")
 
 
@@ -415,7 +422,7 @@ def pending_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, up_to: dt.da
 
 
 def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
-                   excluded: Excluded | None = None) -> tuple[int, int]:
+                   excluded: Excluded | None = None, *, warned: Excluded | None = None) -> tuple[int, int]:
     """Compute `dates` (windows skipping `excluded` days) and replace those partitions in one
     commit; return (version, rows)."""
     available = set(source_dates(spark, cfg, fs.source))
@@ -425,7 +432,7 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
             f"source {fs.source} ({cfg.resolve(cfg.project.sources[fs.source].path)}): "
             f"no partition ds={', '.join(d.isoformat() for d in missing)}"
         )
-    df = build_features(spark, cfg, fs, dates, excluded)
+    df = build_features(spark, cfg, fs, dates, excluded, warned=warned)
     path = feature_table(cfg, fs)
     # schema_mode "merge": a column added to (or removed from) features.yaml after nights were
     # processed changes the table's schema; the other partitions read it as null until a
@@ -472,7 +479,8 @@ def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> di
     return {_as_date(r["ds"]): frozenset((x["source"], _as_date(x["ds"])) for x in (r["read"] or [])) for r in rows}
 
 
-def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excluded) -> list[dt.date]:
+def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excluded, *,
+                warned: Excluded | None = None) -> list[dt.date]:
     """Computed partitions whose windows read other days than they would now: a day they read
     was quarantined since, or a day they skipped was released (or has arrived). Recomputing
     them with `excluded` makes every row depend on valid days only."""
@@ -482,4 +490,4 @@ def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excl
     sources = {fs.source} | {j.source for j in fs.as_of_joins}
     available = {s: set(source_dates(spark, cfg, s)) for s in sources}
     return sorted(d for d, read in recorded.items()
-                  if read != frozenset(source_days_read(fs, d, excluded, available)))
+                  if read != frozenset(source_days_read(fs, d, excluded, available, warned=warned)))

@@ -218,6 +218,14 @@ def _excluded_source_days(run: Run) -> dict[str, frozenset[dt.date]]:
     return feature_map.excluded_source_days(run.cfg, quarantined)
 
 
+def _warned_source_days(run: Run) -> dict[str, frozenset[dt.date]]:
+    """Source days of valid partitions that had warnings: windows record reading them."""
+    from engine.validation import warned_dates
+
+    warned = {name: warned_dates(run.spark, run.cfg, name) for name in run.cfg.feature_sets}
+    return feature_map.excluded_source_days(run.cfg, warned)
+
+
 def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.date]] | None,
                     recompute: bool) -> dict[str, list[dt.date]]:
     """Compute the new partitions (or `dates`), plus every partition whose windows read
@@ -226,6 +234,7 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
     with run.stage("features") as record:
         rows = 0
         excluded = _excluded_source_days(run)
+        warned = _warned_source_days(run)
         stale_total = 0
         for name, fs in run.cfg.feature_sets.items():
             if dates is not None:
@@ -235,12 +244,12 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
                 if logical_date not in todo and (recompute or logical_date not in
                                                  feature_map.computed_dates(run.spark, run.cfg, fs)):
                     todo.append(logical_date)  # write_features names the source if it lacks the day
-            stale = set(feature_map.stale_dates(run.spark, run.cfg, fs, excluded)) - set(todo)
+            stale = set(feature_map.stale_dates(run.spark, run.cfg, fs, excluded, warned=warned)) - set(todo)
             stale_total += len(stale)
             todo = sorted(set(todo) | stale)
             if not todo:
                 continue
-            _, n = feature_map.write_features(run.spark, run.cfg, fs, todo, excluded)
+            _, n = feature_map.write_features(run.spark, run.cfg, fs, todo, excluded, warned=warned)
             computed[name] = todo
             rows += n
         record.rows_out = rows
@@ -250,8 +259,10 @@ def _features_stage(run: Run, logical_date: dt.date, dates: dict[str, list[dt.da
     return computed
 
 
-def _stale(run: Run, excluded: dict[str, frozenset[dt.date]]) -> dict[str, list[dt.date]]:
-    stale = {name: feature_map.stale_dates(run.spark, run.cfg, fs, excluded) for name, fs in run.cfg.feature_sets.items()}
+def _stale(run: Run, excluded: dict[str, frozenset[dt.date]],
+           warned: dict[str, frozenset[dt.date]]) -> dict[str, list[dt.date]]:
+    stale = {name: feature_map.stale_dates(run.spark, run.cfg, fs, excluded, warned=warned)
+             for name, fs in run.cfg.feature_sets.items()}
     return {name: dates for name, dates in stale.items() if dates}
 
 
@@ -259,13 +270,15 @@ def _dependents_stage(run: Run, round_: int) -> bool:
     """Recompute (and revalidate) the partitions whose windows read a day this run quarantined;
     False when there are none."""
     excluded = _excluded_source_days(run)
-    stale = _stale(run, excluded)
+    warned = _warned_source_days(run)
+    stale = _stale(run, excluded, warned)
     if not stale:
         return False
     with run.stage("dependents") as record:
         rows = 0
         for name, dates in stale.items():
-            _, n = feature_map.write_features(run.spark, run.cfg, run.cfg.feature_sets[name], dates, excluded)
+            _, n = feature_map.write_features(run.spark, run.cfg, run.cfg.feature_sets[name], dates, excluded,
+                                              warned=warned)
             rows += n
         _validate(run, stale, record, f"{run.summary.run_id}-dependents-{round_}")
         record.rows_out = rows
@@ -320,8 +333,11 @@ def _add_report(run: Run, report) -> None:
     if report.quarantined:
         seen = run.summary.quarantined.get(report.table, [])
         run.summary.quarantined[report.table] = sorted(set(seen) | set(report.quarantined))
+    # a re-validation (dependents) replaces what an earlier one in this run said of a day
+    redone = {(report.table, d) for d in report.dates}
+    run.summary.validation_failures[:] = [f for f in run.summary.validation_failures if (f.table, f.ds) not in redone]
     run.summary.validation_failures.extend(report.alerts)
-    run.summary.warnings.extend(report.warnings)
+    run.summary.warnings.extend(w for w in report.warnings if w not in run.summary.warnings)
 
 
 def _validate(run: Run, todo: dict[str, list[dt.date]], record: StageRecord, validation_id: str | None = None) -> None:

@@ -42,6 +42,7 @@ def render_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}",
                       highlight=False, soft_wrap=True)
     for alert in summary.validation_failures:
+        # escaped: rich would read `entity [idNum]` as a style tag and print `entity  has ...`
         console.print(f"  [yellow]alert[/yellow] {escape(alert.message)}" + (" (warn)" if alert.severity == "warn" else ""),
                       highlight=False, soft_wrap=True)
     if summary.models:

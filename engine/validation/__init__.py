@@ -4,6 +4,7 @@
     quarantined_dates(spark, cfg, feature_set) -> set[date]
     unverdicted_dates(spark, cfg, feature_set) -> list[date]   no verdict for the current content
     unusable_dates(spark, cfg, feature_set) -> set[date]       quarantined or unverdicted
+    warned_dates(spark, cfg, feature_set) -> set[date]         valid, with warnings
     partition_statuses(spark, cfg, table=None) -> list[PartitionStatus]
     release_partition(spark, cfg, table, ds, reason, user) -> PartitionStatus
     record_empty_partitions(spark, cfg, feature_set, reasons, run_id)  0-row partitions: quarantined
@@ -22,6 +23,7 @@ from engine.validation.api import (
     unusable_dates,
     unverdicted_dates,
     validate_partitions,
+    warned_dates,
 )
 from engine.validation.errors import ReleaseError, SuiteError, ValidationError
 from engine.validation.evaluate import supported_types
@@ -40,4 +42,5 @@ __all__ = [
     "unusable_dates",
     "unverdicted_dates",
     "validate_partitions",
+    "warned_dates",
 ]
