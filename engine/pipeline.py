@@ -19,7 +19,7 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from engine import catalog
+from engine import catalog, plugins
 from engine import features as feature_map
 from engine.config import Config
 from engine.errors import UsageError
@@ -341,6 +341,7 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
     logical_date = logical_date or latest_complete_day()
     owner = f"run {logical_date} on {socket.gethostname()} pid {os.getpid()}"
     check_suites(cfg)
+    plugins.ship(spark, cfg)  # the Python workers import the project's plugins too
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
         if logical_date in done and not force:
@@ -372,6 +373,7 @@ def backfill(spark, cfg: Config, start: dt.date, end: dt.date, progress: Progres
     if end < start:
         raise UsageError(f"backfill: --end {end} is before --start {start}")
     check_suites(cfg)
+    plugins.ship(spark, cfg)
     owner = f"backfill {start}..{end} on {socket.gethostname()} pid {os.getpid()}"
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         dates = {}
