@@ -61,9 +61,12 @@ def _exit_codes() -> Iterator[None]:
 
 
 def _session(cfg):
+    from engine import plugins
     from engine.spark import get_spark
 
-    return get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
+    spark = get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
+    plugins.ship(spark, cfg)  # the project's plugins reach the Python workers (predict, ...)
+    return spark
 
 
 @contextmanager
@@ -220,7 +223,7 @@ def demo(conf: Path = ConfOpt,
     """Generate the demo source into the conf's lakehouse (replacing it) and run nightly jobs."""
     from engine import pipeline
     from engine.config import load_config
-    from engine.demo import generate
+    from engine.demo import describe_faults, generate, is_demo_lakehouse
 
     with _exit_codes():
         cfg = load_config(conf)
@@ -228,7 +231,7 @@ def demo(conf: Path = ConfOpt,
         if nights < 1 or nights >= days:
             raise UsageError(f"--nights must be between 1 and {days - 1}, got {nights}")
         root = Path(cfg.lakehouse)
-        if root.exists() and any(root.iterdir()) and not (root / "raw" / "orders" / "_faults.json").exists():
+        if not is_demo_lakehouse(str(root)):
             raise UsageError(f"{root} exists and is not a demo lakehouse; point --conf at a demo config")
         if root.exists():
             shutil.rmtree(root)
@@ -240,9 +243,10 @@ def demo(conf: Path = ConfOpt,
             summaries = pipeline.run(spark, cfg, first, progress=progress)
             summaries += pipeline.run(spark, cfg, last, progress=progress)
         code = _print_summaries(summaries)
-        from engine.report import render_demo_footer
+        from engine.report import render_locations
 
-        render_demo_footer(out, cfg, faults)
+        out.print("\n[bold]demo[/bold]: " + "\n".join(describe_faults(faults)), highlight=False)
+        render_locations(out, cfg, str(conf))
         _print_report(pipeline.write_report(spark, cfg))
     # The demo's blocked partitions are the point of the demo: blocked (3) exits 0; others pass.
     raise typer.Exit(EXIT_OK if code == EXIT_BLOCKED else code)

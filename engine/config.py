@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from engine import catalog
+from engine import catalog, plugins
 from engine.errors import ConfigError
 from engine.expressions import check_expression
 from engine.transforms import TRANSFORMS
@@ -128,6 +128,17 @@ class Project(Frozen):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     lock_ttl_minutes: int = Field(360, ge=1)  # a lock older than this is stale
+    # Python modules that register transforms and estimators (engine/plugins.py), imported
+    # before the rest of the config is validated.
+    plugins: list[str] = Field(default_factory=list)
+
+    @field_validator("plugins")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
+                raise ValueError(f"plugin {i}: expected a module name like my_team.features, got {name!r}")
+        return value
 
     @field_validator("sources")
     @classmethod
@@ -398,6 +409,8 @@ def load_config(conf_dir: str | Path) -> Config:
     project_file = root / "project.yaml"
     project = _parse(Project, _read_yaml(project_file), project_file)
     _check_lakehouse_files(project, project_file, root.parent)
+    # Plugins register transforms and estimators: import them before checking any name.
+    plugins.load(project.plugins, project_file, root.parent)
 
     features_file = root / "features.yaml"
     feature_sets: dict[str, FeatureSet] = {}
@@ -425,7 +438,7 @@ def load_config(conf_dir: str | Path) -> Config:
                 if transform not in TRANSFORMS:
                     raise ConfigError(
                         f"{features_file}: feature_sets.{name}.transforms.{i}: unknown transform {transform!r} "
-                        f"(registered in code: {sorted(TRANSFORMS)})"
+                        f"(registered in code: {sorted(TRANSFORMS)}; plugins: {project.plugins} from {project_file})"
                     )
             feature_sets[name] = fs
 

@@ -19,7 +19,7 @@ import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from engine import catalog
+from engine import catalog, plugins
 from engine import features as feature_map
 from engine.config import Config
 from engine.errors import ConfigError, UsageError
@@ -473,6 +473,7 @@ def run(spark, cfg: Config, logical_date: dt.date | None = None, force: bool = F
     check_suites(cfg)
     check_lakehouse(cfg)
     check_expressions(spark, cfg)
+    plugins.ship(spark, cfg)  # the Python workers import the project's plugins too
     with lakehouse_lock(cfg.lakehouse, cfg.project.lock_ttl_minutes, owner):
         sweep_uncommitted(cfg)
         done = processed_dates(spark, catalog.Catalog.of(cfg).runs)
@@ -552,6 +553,7 @@ def backfill(spark, cfg: Config, start: dt.date | None = None, end: dt.date | No
     check_suites(cfg)
     check_lakehouse(cfg)
     check_expressions(spark, cfg)
+    plugins.ship(spark, cfg)
     names = [feature_set] if feature_set is not None else list(cfg.feature_sets)
     what = f"{start}..{end}" if start is not None else f"features/{feature_set}"
     owner = f"backfill {what} on {socket.gethostname()} pid {os.getpid()}"
