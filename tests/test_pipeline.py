@@ -471,7 +471,7 @@ def test_a_column_added_to_a_feature_set_after_a_processed_night(spark, after_ni
     # windows changed: the first day's never did); a recomputed one has it right
     first = min(by_day)
     assert by_day[first][1] == 0, summary.stages[0].detail
-    assert all(filled == right for _, filled, right in by_day.values())
+    assert all(filled == (right or 0) for _, filled, right in by_day.values())
 
     summary = pipeline.backfill(spark, cfg, feature_set="orders")
     assert summary.status in ("success", "blocked")
