@@ -43,7 +43,6 @@ from pyspark.sql import types as T
 from engine import catalog, tables
 from engine.config import AsOfJoin, Config, FeatureSet, Rolling
 from engine.errors import ConfigError, FeatureError, SourceError
-from engine.spark import has_delta_extension
 from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: F401 (public here too)
 
 Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
@@ -64,8 +63,8 @@ def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
         if not tables.exists(path, spark):
             raise SourceError(f"source {name}: no Delta table at {path}")
         return [_as_date(v) for v in tables.partition_values(path, "ds", spark=spark)]
-    local = path[len("file://"):] if path.startswith("file://") else path
-    if "://" not in local:
+    local = catalog.local_path(path)
+    if local is not None:
         if not os.path.isdir(local):
             raise SourceError(f"source {name}: no Parquet dataset at {path} (expected ds=YYYY-MM-DD folders)")
         dates = []
@@ -122,8 +121,16 @@ def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
                 continue
             actual = str(schema.field(column).type)
             if actual != usual and not _widened(actual, usual):
-                raise SourceError(f"source {name} {folder}: {base}: column {column} is {actual}, "
-                                  f"expected {usual} (as in {count} other files of ds {start}..{end})")
+                raise SourceError(f"source {name} {folder}: {base}: column {column} is {_spelled(actual)}, "
+                                  f"expected {_spelled(usual)} (as in {count} other files of ds {start}..{end})")
+
+
+def _spelled(arrow_type: str) -> str:
+    """An Arrow type as a message shows it: a timestamp without a time zone says so, so a
+    zone or unit mismatch reads 'timestamp[us, tz=UTC], expected timestamp[us] (no time zone)'."""
+    if arrow_type.startswith("timestamp[") and "tz=" not in arrow_type:
+        return f"{arrow_type} (no time zone)"
+    return arrow_type
 
 
 def _widened(actual: str, usual: str) -> bool:
@@ -427,10 +434,36 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
         )
     df = build_features(spark, cfg, fs, dates, excluded, warned=warned)
     path = feature_table(cfg, fs)
-    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
-    if has_delta_extension(spark):
-        return version, tables.read(spark, path, version, partitions=dates).count()
-    return version, tables.num_records(path, version, partitions=dates)
+    # schema_mode "merge": a column added to (or removed from) features.yaml after nights were
+    # processed changes the table's schema; the other partitions read it as null until a
+    # `backfill --feature-set` recomputes them (README: schema evolution).
+    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates,
+                           schema_mode="merge")
+    return version, tables.num_records(path, version, partitions=dates, spark=spark)
+
+
+def empty_partitions(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: Iterable[dt.date]) -> dict[dt.date, str]:
+    """Of the `dates` just written, those that came out with no rows (so the table has no such
+    partition), each with why: what the source holds for that day (an empty ds= folder, 0-row
+    files). Validation records them quarantined (a verdict the scheduler sees)."""
+    done = set(computed_dates(spark, cfg, fs))
+    return {d: _source_day_contents(cfg, fs.source, d) for d in sorted(set(dates) - done)}
+
+
+def _source_day_contents(cfg: Config, name: str, day: dt.date) -> str:
+    source = cfg.project.sources[name]
+    path = cfg.resolve(source.path)
+    if source.format == "delta":
+        return f"source {name} ({path}): partition ds={day} has no rows"
+    import pyarrow.fs as pafs
+
+    fs, root = catalog.filesystem(path)
+    folder = f"ds={day.isoformat()}"
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
+             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_"))]
+    if not infos:
+        return f"source {name}: folder {folder} in {path} holds no Parquet file"
+    return f"source {name}: the {len(infos)} Parquet file(s) of {folder} in {path} hold 0 rows"
 
 
 def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> dict[dt.date, frozenset]:

@@ -7,6 +7,7 @@
     warned_dates(spark, cfg, feature_set) -> set[date]         valid, with warnings
     partition_statuses(spark, cfg, table=None) -> list[PartitionStatus]
     release_partition(spark, cfg, table, ds, reason, user) -> PartitionStatus
+    record_empty_partitions(spark, cfg, feature_set, reasons, run_id)  0-row partitions: quarantined
 
 Modules: suites (GX suite files, severity), evaluate (one grouped aggregation + GX fallback),
 verdicts (status, messages), alerts (JSON lines, webhook), store (Delta tables, GX docs),
@@ -17,6 +18,7 @@ from engine.validation.api import (
     ValidationReport,
     partition_statuses,
     quarantined_dates,
+    record_empty_partitions,
     release_partition,
     unusable_dates,
     unverdicted_dates,
@@ -34,6 +36,7 @@ __all__ = [
     "ValidationReport",
     "partition_statuses",
     "quarantined_dates",
+    "record_empty_partitions",
     "release_partition",
     "supported_types",
     "unusable_dates",

@@ -177,6 +177,41 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
                             evaluated_by_gx=evaluation.gx_types)
 
 
+EMPTY_CONTENT = "empty"  # the content id of a partition that has no rows (no files to hash)
+EMPTY_CHECK = "expect_table_row_count_to_be_between"
+
+
+def record_empty_partitions(spark, cfg: Config, feature_set: str, reasons: dict[dt.date, str],
+                            run_id: str) -> ValidationReport:
+    """Quarantine the `features/<feature_set>` partitions that came out with 0 rows (an empty
+    ds= folder or 0-row files in the source): a verdict the scheduler sees (the run is
+    `blocked`, exit 3) with one table-level alert each, `reasons[ds]` saying why. A day
+    already recorded empty keeps its verdict (and a release of it) and is not reported again;
+    when its rows arrive, the partition has content and is validated as any other."""
+    started = time.monotonic()
+    table = _table(feature_set)
+    known = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.content_id == EMPTY_CONTENT}
+    dates = sorted(d for d in reasons if d not in known)
+    if not dates:
+        return ValidationReport(table, [], {}, [], 0, time.monotonic() - started, note="no new empty partitions")
+    version = tables.version(catalog.Catalog.of(cfg).features(feature_set), spark)
+    now = utcnow()
+    failures = [ValidationFailure(table=table, ds=d, column=None, expectation=EMPTY_CHECK, severity="block",
+                                  message=f"{table} ds={d}: 0 rows, expected at least 1 ({reasons[d]})")
+                for d in dates]
+    store.upsert_statuses(spark, cfg, [
+        {"table": table, "ds": f.ds, "status": QUARANTINED, "reasons": store.reasons_json([f]), "run_id": run_id,
+         "updated_at": now, "released_by": None, "release_reason": None, "table_version": version,
+         "content_id": EMPTY_CONTENT} for f in failures])
+    records = [alerting.alert_record(f, run_id, observed=0, expected={"min_value": 1}) for f in failures]
+    alerting.append_lines(catalog.Catalog.of(cfg).alerts_file, records)
+    if cfg.project.validation.webhook_url:
+        alerting.post_webhook(cfg.project.validation.webhook_url, records, run_id)
+    log.warning("validation: %s: %d partition(s) with 0 rows quarantined: %s", table, len(dates),
+                ", ".join(map(str, dates)))
+    return ValidationReport(table, dates, {d: QUARANTINED for d in dates}, failures, 0, time.monotonic() - started)
+
+
 def _model_segments(cfg: Config, feature_set: str) -> list[str]:
     """The segment_by columns of the models trained on this feature set (a partial load of one
     segment is watched by default: issue 20)."""
