@@ -4,7 +4,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from engine.features import feature_transform
+from engine.transforms import feature_transform
 
 
 @feature_transform("distance_band", outputs=["distance_band"])
