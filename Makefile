@@ -1,11 +1,12 @@
 # The two commands: `make demo` and `make test`. Both set everything up themselves on a
-# machine that has only Python >= 3.10 and Java 17.
+# machine that has Python >= 3.10, Java 17 and Maven (the JVM jars: jars/pom.xml).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+JARS   := jars/lib/.installed-$(shell cksum jars/pom.xml | cut -d' ' -f1)
 
-.PHONY: install system-deps demo test test-slow bench clean
+.PHONY: install jars system-deps demo test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	@command -v java >/dev/null || { echo "Java 17 is required (java not on PATH)"; exit 1; }
@@ -14,7 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	rm -f $(VENV)/.installed-*; touch $(STAMP)
 
-install: $(STAMP)
+# Delta Lake for Spark, hadoop-aws + AWS SDK, the PostgreSQL JDBC driver: versions pinned in
+# jars/pom.xml, fetched from Maven Central into ~/.m2 and copied into jars/lib/ (git-ignored).
+$(JARS): jars/pom.xml
+	@command -v mvn >/dev/null || { echo "Maven is required for the JVM jars (mvn not on PATH)"; exit 1; }
+	rm -rf jars/lib
+	mvn -q -B -f jars/pom.xml validate
+	touch $(JARS)
+
+jars: $(JARS)
+
+install: $(STAMP) $(JARS)
 
 # Debian packages the tests start for real (promtool, pushgateway); skipped when present.
 system-deps:
@@ -24,7 +35,7 @@ demo: install
 	$(BIN)/retrain demo --conf conf
 
 test: install system-deps
-	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m "not slow"
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile --durations=15
 
 # Crash trials (benchmarks/chaos.py) and the bad inputs that get as far as a night's data.
 test-slow: install system-deps

@@ -47,3 +47,7 @@ class ReportError(RetrainError):
 
 class TrackingError(RetrainError):
     """Models cannot be logged to the MLflow tracking server (or an artifact to log is wrong)."""
+
+
+class BackendError(RetrainError):
+    """The storage backend asked for cannot run in this session (e.g. delta-spark without its jars)."""

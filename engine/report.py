@@ -6,6 +6,7 @@ import json
 import os
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine import catalog
@@ -33,15 +34,16 @@ def render_summary(console: Console, summary: RunSummary) -> None:
                 continue
             rows = s.rows_out if s.rows_out is not None else s.rows_in
             table.add_row(s.stage, _styled(s.status), f"{s.duration_seconds:.1f}",
-                          "" if rows is None else str(rows), s.error or s.detail or "")
+                          "" if rows is None else str(rows), escape(s.error or s.detail or ""))
         console.print(table)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     for tbl, dates in summary.quarantined.items():
         console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}",
                       highlight=False, soft_wrap=True)
     for alert in summary.validation_failures:
-        console.print(f"  [yellow]alert[/yellow] {alert.message}" + (" (warn)" if alert.severity == "warn" else ""),
+        # escaped: rich would read `entity [idNum]` as a style tag and print `entity  has ...`
+        console.print(f"  [yellow]alert[/yellow] {escape(alert.message)}" + (" (warn)" if alert.severity == "warn" else ""),
                       highlight=False, soft_wrap=True)
     if summary.models:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)

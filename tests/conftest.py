@@ -1,4 +1,9 @@
-"""One session-scoped SparkSession for the whole suite, tuned for speed on small data."""
+"""One session-scoped SparkSession for the whole suite, tuned for speed on small data.
+
+It has Delta Lake's jars when `make install` fetched them (jars/lib/), so both storage
+backends run in the one JVM: the suite defaults to delta-rs (`retrain.storage.backend`);
+a test or module switches with the `backend` fixture below, e.g.
+`@pytest.mark.parametrize("backend", ["delta-rs", "delta-spark"], indirect=True)`."""
 from __future__ import annotations
 
 import os
@@ -9,6 +14,8 @@ import pytest
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
+
+BACKEND_CONF = "retrain.storage.backend"
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +32,29 @@ def spark():
             "spark.sql.adaptive.enabled": "false",
             "spark.driver.memory": "2g",
             "spark.python.worker.reuse": "true",
+            "spark.databricks.delta.snapshotPartitions": "1",
+            BACKEND_CONF: "delta-rs",
         },
     )
     yield session
     session.stop()
+
+
+def use_backend(spark, name: str):
+    """Switch the session's storage backend; returns the previous one (to restore)."""
+    from engine.spark import MAKE_INSTALL, delta_available
+
+    if name == "delta-spark" and not delta_available(spark):
+        pytest.fail(f"the delta-spark backend needs Delta Lake's jars in this session: {MAKE_INSTALL}")
+    before = spark.conf.get(BACKEND_CONF)
+    spark.conf.set(BACKEND_CONF, name)
+    return before
+
+
+@pytest.fixture
+def backend(request, spark):
+    """The storage backend a test runs on (parametrize indirectly); restored afterwards."""
+    name = getattr(request, "param", "delta-rs")
+    before = use_backend(spark, name)
+    yield name
+    spark.conf.set(BACKEND_CONF, before)

@@ -24,6 +24,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from engine import catalog, tables
+from engine.storage import delta_rs
 from engine.errors import TableError
 from tests.servers import stop
 
@@ -109,13 +110,13 @@ def batch(ids, ds) -> pa.RecordBatch:
 
 def executor_write(uri: str, *batches: pa.RecordBatch) -> list[dict]:
     """What one Spark task does in tables.write: the writer function over its Arrow batches."""
-    out = tables._file_writer(uri, DATA, ["ds"])(iter(batches))
+    out = delta_rs._file_writer(uri, DATA, ["ds"])(iter(batches))
     return pa.Table.from_batches(list(out)).to_pylist()
 
 
 def commit(uri: str, files: list[dict], replace: list[str] | None = None) -> int:
     mode = "append" if replace is None else "overwrite"
-    return tables._commit(uri, SCHEMA, tables._add_actions(files), mode, ["ds"], replace, "ds")
+    return delta_rs._commit(uri, SCHEMA, delta_rs._add_actions(files), mode, ["ds"], replace, "ds")
 
 
 def object_sizes(uri: str) -> dict[str, int]:
@@ -196,9 +197,9 @@ def test_small_table_rows_and_maintenance_on_s3(s3):
     assert fs.get_file_info(f"{base}/_delta_log/_last_checkpoint").type == pafs.FileType.File
 
 
-@pytest.mark.parametrize("list_above", [tables.LIST_ABOVE, 0], ids=["head-per-file", "one-listing"])
+@pytest.mark.parametrize("list_above", [delta_rs.LIST_ABOVE, 0], ids=["head-per-file", "one-listing"])
 def test_missing_object_is_one_line_naming_table_partition_and_file(s3, monkeypatch, list_above):
-    monkeypatch.setattr(tables, "LIST_ABOVE", list_above)
+    monkeypatch.setattr(delta_rs, "LIST_ABOVE", list_above)
     uri = f"s3://{BUCKET}/lakehouse/features/damaged-{list_above}"
     files = executor_write(uri, batch([1], D1), batch([2], D2))
     commit(uri, files)

@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from engine import tables
+from engine.storage import delta_rs
 from engine.errors import TableError
 
 D1, D2, D3 = dt.date(2026, 10, 1), dt.date(2026, 10, 2), dt.date(2026, 10, 3)
@@ -79,7 +80,7 @@ def test_crash_between_writing_files_and_commit_leaves_table_unchanged(spark, ta
     def crash(*args, **kwargs):
         raise RuntimeError("driver died before the commit")
 
-    monkeypatch.setattr(tables, "_commit", crash)
+    monkeypatch.setattr(delta_rs, "_commit", crash)
     with pytest.raises(TableError, match="commit failed, nothing was changed"):
         tables.write(spark, rows(spark, [(7, "n", 7.0, None, D1)]), table, mode="overwrite",
                      partition_by=["ds"], replace_partitions=[D1])
@@ -138,24 +139,104 @@ def test_small_tables_write_upsert_and_read(spark, tmp_path):
     assert sorted(r.k for r in tables.read(spark, path).collect()) == ["a", "b", "c"]
 
 
-def _delta_jars_present(spark) -> bool:
+# --------------------------------------------------------------------------- both backends
+
+BOTH = pytest.mark.parametrize("backend", ["delta-rs", "delta-spark"], indirect=True)
+
+
+def delta_rs_view(path):
+    """The table as delta-rs reads it (what `status`/`report` use without a JVM)."""
+    from deltalake import DeltaTable
+
+    return DeltaTable(path)
+
+
+@BOTH
+def test_backend_writes_replaces_time_travels_and_upserts(spark, backend, tmp_path):
+    assert tables.backend_name(spark) == backend
+    path = str(tmp_path / "t")
+    ts = dt.datetime(2026, 10, 1, 12, 0)
+    assert tables.write(spark, rows(spark, [(1, "a", 1.5, ts, D1), (2, None, None, ts, D1), (3, "c", 3.0, ts, D2)]),
+                        path, partition_by=["ds"]) == 0
+    assert tables.write(spark, rows(spark, [(9, "z", 9.0, None, D1)]), path, mode="overwrite", partition_by=["ds"],
+                        replace_partitions=[D1]) == 1
+    assert [(r[0], r[4]) for r in content(spark, path)] == [(3, D2), (9, D1)]
+    assert [r[0] for r in content(spark, path, version=0)] == [1, 2, 3]  # VERSION AS OF
+    assert tables.partition_values(path, spark=spark) == [D1, D2]
+    assert sorted(tables.partition_files(path, spark=spark)) == [D1, D2]
+    assert all(f.startswith("ds=2026-10-01/") for f in tables.partition_files(path, spark=spark)[D1])
+    assert tables.num_records(path, spark=spark) == 2 and tables.num_records(path, 0, [D1], spark=spark) == 2
+    assert tables.arrow_schema(path, spark=spark).names == ["id", "name", "amount", "ts", "ds"]
+    with pytest.raises(TableError, match="outside the partitions it replaces.*nothing was committed"):
+        tables.write(spark, rows(spark, [(4, "d", 4.0, None, D2)]), path, mode="overwrite", partition_by=["ds"],
+                     replace_partitions=[D1])
+    assert tables.version(path, spark) == 1
+
+    small = str(tmp_path / "small")
+    tables.write_rows(spark, small, pa.table({"k": ["a", "b"], "v": [1, 2]}))
+    tables.upsert_rows(spark, small, pa.table({"k": ["b", "c"], "v": [20, 30], "note": ["x", None]}), keys=["k"])
+    got = sorted(tables.read_rows(small, spark=spark).to_pylist(), key=lambda r: r["k"])
+    assert got == [{"k": "a", "v": 1, "note": None}, {"k": "b", "v": 20, "note": "x"},
+                   {"k": "c", "v": 30, "note": None}]
+    # what either backend writes, delta-rs reads: reader 1 / writer 2, no deletion vectors
+    for table in (path, small):
+        protocol = delta_rs_view(table).protocol()
+        assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
+        assert not protocol.reader_features and not protocol.writer_features
+    assert sorted(r["k"] for r in delta_rs_view(small).to_pyarrow_table().to_pylist()) == ["a", "b", "c"]
+    assert tables.read_rows(small).num_rows == 3  # spark=None: delta-rs, no JVM
+
+
+@BOTH
+def test_schema_evolution_adds_and_drops_columns(spark, backend, tmp_path):
+    path = str(tmp_path / "features")
+    first = spark.createDataFrame([(1, "a", D1), (2, "b", D2)], "id long, name string, ds date")
+    tables.write(spark, first, path, partition_by=["ds"])
+    renamed = spark.createDataFrame([(3, 0.5, D1)], "id long, score double, ds date")  # drops name, adds score
+    with pytest.raises(TableError, match="schema mismatch: the table has .*pass schema_mode='merge'"):
+        tables.write(spark, renamed, path, mode="overwrite", partition_by=["ds"], replace_partitions=[D1])
+    assert tables.version(path, spark) == 0
+    v = tables.write(spark, renamed, path, mode="overwrite", partition_by=["ds"], replace_partitions=[D1],
+                     schema_mode="merge")
+    assert v == 1
+    assert sorted(tables.arrow_schema(path, spark=spark).names) == ["ds", "id", "name", "score"]
+    got = sorted(tables.read(spark, path).select("id", "name", "score", "ds").collect())
+    assert [tuple(r) for r in got] == [(2, "b", None, D2), (3, None, 0.5, D1)]
+    assert sorted(delta_rs_view(path).to_pyarrow_table().column("id").to_pylist()) == [2, 3]  # delta-rs reads it
+    assert [tuple(r) for r in tables.read(spark, path, version=0).select("id", "name").collect()] in (
+        [(1, "a"), (2, "b")], [(2, "b"), (1, "a")])
+    appended = spark.createDataFrame([(4, 1.0, 7, D2)], "id long, score double, rank int, ds date")
+    tables.write(spark, appended, path, partition_by=["ds"], schema_mode="merge")  # an append that adds a column
+    assert "rank" in tables.arrow_schema(path, spark=spark).names
+    assert tables.num_records(path, spark=spark) == 3
+    retyped = spark.createDataFrame([(5, "high", D2)], "id long, score string, ds date")
+    with pytest.raises(TableError, match="column score is double in the table and string in the write"):
+        tables.write(spark, retyped, path, partition_by=["ds"], schema_mode="merge")
+    with pytest.raises(TableError, match="schema_mode='overwrite' replaces the whole table's schema"):
+        tables.write(spark, renamed, path, mode="overwrite", partition_by=["ds"], replace_partitions=[D1],
+                     schema_mode="overwrite")
+    tables.write(spark, renamed, path, mode="overwrite", partition_by=["ds"], schema_mode="overwrite")
+    assert tables.arrow_schema(path, spark=spark).names == ["id", "score", "ds"]
+    assert [r.id for r in tables.read(spark, path).collect()] == [3]
+
+
+def test_unknown_backend_and_missing_jars_are_one_line_errors(spark, tmp_path, monkeypatch):
+    from engine.errors import BackendError
+    from engine.spark import session_conf
+
+    monkeypatch.setenv("RETRAIN_JARS", str(tmp_path / "no-jars"))
+    with pytest.raises(BackendError, match=r"delta-spark, but Delta Lake's Spark jars are not in .*make install"):
+        session_conf({"retrain.storage.backend": "delta-spark"})
+    assert "spark.jars" not in session_conf({})  # no jars: a plain session on delta-rs
+    with pytest.raises(BackendError, match="expected one of delta-spark, delta-rs"):
+        session_conf({"retrain.storage.backend": "delta-lake"})
+    before = spark.conf.get("retrain.storage.backend")
+    spark.conf.set("retrain.storage.backend", "delta-lake")
     try:
-        spark._jvm.java.lang.Class.forName("io.delta.sql.DeltaSparkSessionExtension")
-        return True
-    except Exception:
-        return False
-
-
-def test_delta_spark_backend_round_trip(spark, tmp_path):
-    if not _delta_jars_present(spark):
-        pytest.skip("Delta's Spark jars are not on the classpath (Maven Central is unreachable here); "
-                    "the delta-spark backend runs under spark-submit --packages io.delta:delta-spark_2.13:4.x")
-    from delta import configure_spark_with_delta_pip  # noqa: F401  (jars present: exercise the backend)
-
-    path = str(tmp_path / "ds")
-    df = rows(spark, [(1, "a", 1.0, None, D1)])
-    tables._write_delta_spark(spark, df, path, "overwrite", ["ds"], None, "ds")
-    assert spark.read.format("delta").load(path).count() == 1
+        with pytest.raises(BackendError, match="retrain.storage.backend='delta-lake'"):
+            tables.exists(str(tmp_path / "t"), spark)
+    finally:
+        spark.conf.set("retrain.storage.backend", before)
 
 
 # --------------------------------------------------------------------------- statistics and sizes
