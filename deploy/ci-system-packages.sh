@@ -3,6 +3,7 @@
 #   prometheus             -> promtool (tests/test_alert_rules.py)
 #   prometheus-pushgateway -> /usr/bin/prometheus-pushgateway (tests/test_metrics.py)
 #   chromium               -> headless browser (tests/test_report_html.py opens the HTML report)
+#   slurm-wlm, munge       -> slurmctld, slurmd, sbatch, munged (tests/test_slurm.py, make test-slow)
 # Idempotent and quiet: prints nothing when all is there; prints apt's output only when it
 # fails. Runs as root, or through `sudo -n` (no password prompt) otherwise.
 # On a host running systemd, the services these packages start on install are stopped and
@@ -15,6 +16,8 @@ if [ ! -x /usr/bin/prometheus-pushgateway ] && ! command -v prometheus-pushgatew
     missing="$missing prometheus-pushgateway"
 fi
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1 || missing="$missing slurm-wlm"
+[ -x /usr/sbin/munged ] || missing="$missing munge"
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -45,6 +48,12 @@ run apt-get install -y -qq --no-install-recommends $missing
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     for pkg in $missing; do
-        $as_root systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+        case $pkg in
+            slurm-wlm) services="slurmctld slurmd" ;;
+            *) services=$pkg ;;
+        esac
+        for service in $services; do
+            $as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+        done
     done
 fi

@@ -57,5 +57,15 @@ def test_summary_rows_hold_what_faults_change(spark):
     assert abs(d3[("*", "lag_mean")]["value"] - 18.0) < 1e-9
 
 
+def test_a_coded_category_gets_value_counts_and_duplicate_fractions_are_never_negative(spark):
+    rows = [(D1, f"k{i}", i % 3) for i in range(300)]  # precinct 0..2: an integer category
+    df = spark.createDataFrame(rows, "ds date, id string, precinct int")
+    aggs = summary_aggregations(df.schema, entity=["id"])
+    (r,) = df.groupBy("ds").agg(*aggs).collect()
+    got = {(x["column"], x["statistic"]): x for x in summary_rows("features/t", D1, r)}
+    assert '"0": 100' in got[("precinct", "value_counts")]["detail"]
+    assert got[("*", "dup_key_fraction")]["value"] >= 0 and got[("*", "dup_row_fraction")]["value"] >= 0
+
+
 def test_summary_rows_of_an_empty_or_foreign_row():
     assert summary_rows("features/t", D1, {"other": 1}) == []

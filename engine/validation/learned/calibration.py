@@ -43,7 +43,8 @@ def vanished(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thres
               alpha: float, j: SeriesModel) -> np.ndarray:
     """A segment (a value's share) absent today although it was present on (nearly) every day
     of its history, with a median share p: under binomial sampling on today's n rows that
-    happens with probability (1 - p)^n; below the column's alpha it is a partial load, however small
+    happens with probability (1 - p)^n (p: a low day of its history when its share moves more
+    than binomial sampling would); below the column's alpha it is a partial load, however small
     the segment (a 5% segment on 136 rows: 0.1%). Its score becomes threshold x log(P)/log(alpha)."""
     n = t.rows_arr[i]
     if not np.isfinite(n) or n <= 0 or not len(hist):
@@ -58,6 +59,13 @@ def vanished(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thres
         if len(past) < T.min_series_history:
             continue
         p = float(np.median(past))  # the segment's usual share (binomial: its rows vary around it)
+        rows = t.rows_arr[hist]
+        rows = rows[np.isfinite(rows) & (rows > 0)]
+        binomial = float(np.mean(p * (1 - p) / rows)) if len(rows) else math.inf
+        if (1.4826 * float(np.median(np.abs(past - p)))) ** 2 > 2 * binomial:
+            # overdispersed (its share moves with the day, e.g. cancellations with the weather):
+            # a low day of its history is what an absence must be improbable under
+            p = float(np.quantile(past, 0.1))
         if 0 < p < 1 and np.mean(past > 0) >= 0.95:  # never absent in its history (not a closed weekend)
             log_p0 = n * math.log1p(-p)
             if log_p0 < math.log(alpha):

@@ -126,7 +126,9 @@ class SeriesModel:
             floor = np.where(self.count, 1.0 / np.sqrt(1.0 + np.expm1(np.clip(level, 0, 700))), floor)
             floor = np.where(self.scale_stat, 1.0 / math.sqrt(rows), floor)  # relative noise of a spread
             # a mean or quantile: its sampling noise, about the column's spread / sqrt(rows)
-            spread = nanmedian(self.t.x[hist][:, np.maximum(self.sd, 0)])
+            # (the pooled spread: a zero-inflated column, all zeros on most days, has a median
+            # stddev of 0 but a mean that moves with its rare non-zero rows)
+            spread = np.sqrt(np.nanmean(self.t.x[hist][:, np.maximum(self.sd, 0)] ** 2, axis=0))
             floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
             floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
             scale = np.fmax(np.nan_to_num(scale), floor)
