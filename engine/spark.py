@@ -68,7 +68,8 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     if not _launched_by_spark_submit():
         builder = builder.master(master or "local[*]")
-    settings = session_conf(conf, jars=not _launched_by_spark_submit())
+    settings = session_conf(conf, jars=not _launched_by_spark_submit(),
+                            local=(master or "local[*]").startswith("local"))
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -76,7 +77,7 @@ def get_spark(
     return spark
 
 
-def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True) -> dict[str, str]:
+def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True, local: bool = True) -> dict[str, str]:
     """DEFAULTS, then `conf`, plus the jars and Delta's settings when `jars` (the builder
     starts the JVM) and jars/lib has them. Asking for delta-spark without them is an error
     that says how to get them."""
@@ -85,7 +86,7 @@ def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True) ->
     if asked is not None and asked not in BACKENDS:
         raise BackendError(f"spark conf {BACKEND_CONF}={asked!r}: expected one of {', '.join(BACKENDS)}")
     if jars and delta_jars():
-        return with_jars(settings)
+        return with_jars(settings, local=local)
     if jars and asked == "delta-spark":
         raise BackendError(f"spark conf {BACKEND_CONF}=delta-spark, but Delta Lake's Spark jars are not in "
                            f"{jars_dir()}: {MAKE_INSTALL}")
@@ -143,11 +144,16 @@ def delta_jars() -> bool:
     return any(Path(j).name.startswith("delta-spark_") for j in jar_files())
 
 
-def with_jars(settings: Mapping[str, str]) -> dict[str, str]:
-    """`settings` plus the jars, Delta's SQL extension and its catalog (kept where set)."""
+def with_jars(settings: Mapping[str, str], *, local: bool = False) -> dict[str, str]:
+    """`settings` plus the jars, Delta's SQL extension and its catalog (kept where set).
+
+    A local session (driver and executors in one JVM) puts them on the driver's class path;
+    `spark.jars` would copy each into the session's temporary folder (the AWS SDK bundle is
+    690 MB). For a cluster they go in `spark.jars`, which ships them to the executors."""
     out = dict(settings)
-    jars = [j for j in (out.get("spark.jars") or "").split(",") if j] + jar_files()
-    out["spark.jars"] = ",".join(dict.fromkeys(jars))
+    key, sep = ("spark.driver.extraClassPath", os.pathsep) if local else ("spark.jars", ",")
+    jars = [j for j in (out.get(key) or "").split(sep) if j] + jar_files()
+    out[key] = sep.join(dict.fromkeys(jars))
     extensions = [e for e in (out.get("spark.sql.extensions") or "").split(",") if e]
     if DELTA_EXTENSION not in extensions:
         extensions.append(DELTA_EXTENSION)
