@@ -36,6 +36,8 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     # Delta (delta-spark) rebuilds a table's state in 50 tasks by default; the engine's tables are small.
     "spark.databricks.delta.snapshotPartitions": "8",
+    # Delta's VACUUM lists a table in this many tasks (Spark's default: 10000, minutes on 2 cores).
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }

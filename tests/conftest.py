@@ -33,6 +33,7 @@ def spark():
             "spark.driver.memory": "2g",
             "spark.python.worker.reuse": "true",
             "spark.databricks.delta.snapshotPartitions": "1",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
             BACKEND_CONF: "delta-rs",
         },
     )

@@ -144,6 +144,7 @@ def test_rerun_of_a_processed_night_changes_nothing(night):
     assert after == before
 
 
+@pytest.mark.slow  # a third night per backend: minutes on 2 cores
 def test_lakehouse_moves_to_the_other_backend_after_checkpoints_and_vacuum(spark, night, tmp_path):
     first, done, _, _, _, _ = night
     then = {"delta-rs": "delta-spark", "delta-spark": "delta-rs"}[first]

@@ -99,7 +99,7 @@ def postgres():
 
 def project(tmp_path: Path, url: str, **source) -> object:
     conf = tmp_path / "conf"
-    conf.mkdir()
+    conf.mkdir(parents=True)
     lines = [f"  orders:", "    format: jdbc", f"    url: {url}",
              "    user_env: RETRAIN_TEST_PG_USER", "    password_env: RETRAIN_TEST_PG_PASSWORD"]
     lines += [f"    {k}: {v}" for k, v in (source or {"table": "orders", "partition_column": "ds",
