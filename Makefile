@@ -35,7 +35,7 @@ demo: install
 	$(BIN)/retrain demo --conf conf
 
 test: install system-deps
-	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m "not slow"
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m "not slow" -n 2 --dist loadfile --durations=15
 
 # Crash trials (benchmarks/chaos.py) and the bad inputs that get as far as a night's data.
 test-slow: install system-deps

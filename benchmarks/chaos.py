@@ -10,7 +10,8 @@ One trial:
      in Spark start-up, features, validation, training sets, train, the registry commit and
      metrics in proportion to the time each takes;
   3. the scheduler's retry: the same command again (no kill) until it exits 0 or 3 (at most
-     three attempts);
+     three attempts); its exit code must be the clean run's (so must that of a run that
+     finished before its kill);
   4. the lakehouse compared with the clean run's:
      - every Delta table under the root (found by its _delta_log), read at its latest
        version, as a multiset of rows without run ids, timestamps of when things ran, Delta
@@ -29,7 +30,7 @@ One trial:
 Prints one line per trial and a summary by failure kind. A script, not a test (tests/test_chaos.py
 runs two trials).
 
-    python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR]
+    python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR] [--mini]
 """
 from __future__ import annotations
 
@@ -57,7 +58,15 @@ DAYS = 36  # enough history for late_delivery's 28-day window and its 2-day labe
 
 # Columns that say when or by which attempt something ran, never what it computed.
 VOLATILE = {"run_id", "validation_run_id", "started_at", "ended_at", "trained_at", "updated_at",
-            "acquired_at", "duration_seconds", "seconds"}
+            "acquired_at", "duration_seconds", "seconds",
+            # a verdict's content id hashes the (random) names of the files it judged: which
+            # files, not what they hold; `stale_verdicts` checks it names the current files
+            "content_id"}
+# Learned checks of severity warn score randomized sketches (KLL quantiles, HLL distinct
+# counts: two clean runs differ in their last digits), so which ones a partition gets, the
+# bounds they learn and whether one fires near its threshold differ between two clean runs
+# too: their rows of validation/results and their entries in a verdict's reasons are left
+# out. Block checks are exact and compared exactly (a verdict's status always is).
 # Approximate statistics: compared within APPROX_TOLERANCE (relative).
 APPROX = {"distinct_count", "mean", "stddev", "p05", "p25", "p50", "p75", "p95", "value", "top_values"}
 APPROX_TOLERANCE = 0.05
@@ -67,8 +76,34 @@ KEYS = {"validation/partitions": ("table", "ds"), "registry": ("model_id", "segm
 # --------------------------------------------------------------------------- project
 
 
-def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7) -> Path:
-    """A demo project (conf, expectations, raw data) generated once; trials copy it."""
+MINI_DAYS = 16  # the demo generator's minimum is 14; its four faults land on days 9-14
+# The mini project's one model: small, daily, trained on the last days (one HistGradientBoosting
+# regressor, whose fits must be reproducible for the tables to match) while the night's
+# quarantines make it exit 3 (blocked).
+MINI_MODEL = """\
+model_id: delivery_time
+feature_set: orders
+features: [distance_km, courier_load, items, hour_of_day, is_weekend, region, customer_orders_7d]
+label: delivery_minutes
+task: regression
+estimator: sklearn.HistGradientBoostingRegressor
+params: {max_iter: 20}
+grid: {learning_rate: [0.1, 0.3]}
+train_window_days: 8
+eval_window_days: 3
+refit: true
+cadence: daily
+metric: mae
+promotion: {min_delta: 0.05}
+min_rows: 100
+max_quarantined_share: 0.6   # the mini window holds the demo's fault days: train anyway
+"""
+
+
+def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7, mini: bool = False) -> Path:
+    """A demo project (conf, expectations, raw data) generated once; trials copy it. `mini`:
+    one small daily model over MINI_DAYS days, two shuffle partitions (a trial in about a
+    minute: what `make test` runs)."""
     from engine.demo import generate
 
     src = base / "source"
@@ -76,11 +111,18 @@ def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int =
         return src
     (src / "conf").mkdir(parents=True)
     project = (REPO / "conf" / "project.yaml").read_text().replace("master: local[*]", "master: local[2]")
+    if mini:  # two shuffle partitions, no HTML report (Data Docs): a trial in about a minute
+        project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2")
+        project += "\nreports: {nightly: false}\n"
     (src / "conf" / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", src / "conf")
-    shutil.copytree(REPO / "conf" / "models", src / "conf" / "models")
+    if mini:
+        (src / "conf" / "models").mkdir()
+        (src / "conf" / "models" / "delivery_time.yaml").write_text(MINI_MODEL)
+    else:
+        shutil.copytree(REPO / "conf" / "models", src / "conf" / "models")
     shutil.copytree(REPO / "expectations", src / "expectations")
-    generate(str(src / "lakehouse"), end, days=days, seed=seed)
+    generate(str(src / "lakehouse"), end, days=MINI_DAYS if mini else days, seed=seed)
     return src
 
 
@@ -131,8 +173,8 @@ def run_night(project: Path, day: dt.date, kill_after: float | None = None, log:
 def _last_stage(text: str, day: dt.date) -> str:
     last = "-"
     for line in text.splitlines():
-        for stage in ("features", "validation", "training_sets", "train", "run"):
-            if f"retrain: {day} {stage}: " in line:
+        for stage in ("features", "validation", "dependents", "training_sets", "train", "run"):
+            if f"retrain: {day} {stage}: " in line and not line.rstrip().endswith(": started"):
                 last = stage
     return last
 
@@ -175,17 +217,26 @@ def read_table(root: Path, name: str) -> list[dict[str, Any]]:
     prefix = str(root.parent)
     out = []
     for row in rows:
+        if name == "validation/partitions" and row.get("reasons"):
+            row = dict(row, reasons=json.dumps([r for r in json.loads(row["reasons"]) if not _learned_warn(r)]))
+        if name == "validation/results" and _learned_warn(row):
+            continue
         out.append({k: _normal(v, prefix) for k, v in row.items()
                     if k not in VOLATILE and not (k.endswith("_version") and isinstance(v, int))})
     return out
 
 
-def _approx(name: str, table: str) -> bool:
+def _learned_warn(row: dict[str, Any]) -> bool:
+    check = row.get("expectation_type") or row.get("expectation") or ""
+    return str(check).startswith("learned:") and row.get("severity") == "warn"
+
+
+def _approx(name: str, table: str, row: dict[str, Any] | None = None) -> bool:
     return name in APPROX and table.startswith("validation/")
 
 
 def _key(row: dict[str, Any], table: str) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in row.items() if not _approx(k, table)))
+    return tuple(sorted((k, repr(v)) for k, v in row.items() if not _approx(k, table, row)))
 
 
 QUANTILES = ("p05", "p25", "p50", "p75", "p95")
@@ -207,9 +258,12 @@ class Ranks:
             import pyarrow.compute as pc
             from deltalake import DeltaTable
 
-            data = DeltaTable(str(self.root / table)).to_pyarrow_table(columns=[column, "ds"])
-            col = pc.filter(data.column(column), pc.equal(data.column("ds"), ds)).drop_null()
-            self.cache[key] = np.sort(np.asarray(col.to_pylist(), dtype=float))
+            try:
+                data = DeltaTable(str(self.root / table)).to_pyarrow_table(columns=[column, "ds"])
+                col = pc.filter(data.column(column), pc.equal(data.column("ds"), ds)).drop_null()
+                self.cache[key] = np.sort(np.asarray(col.to_pylist(), dtype=float))
+            except Exception:  # a table-level statistic (column '*'), or not a number: no ranks
+                self.cache[key] = np.asarray([], dtype=float)
         return self.cache[key]
 
     def agree(self, row: dict[str, Any], a: float, b: float) -> bool:
@@ -252,9 +306,11 @@ def _close(a: Any, b: Any, scale: float | None = None) -> bool:
 
 def _agree(clean: dict, row: dict, table: str, ranks: Ranks | None) -> bool:
     for k in row:
-        if not _approx(k, table) or _close(clean[k], row[k], _scale(row, k)):
+        if not _approx(k, table, row) or _close(clean[k], row[k], _scale(row, k)):
             continue
-        if k in QUANTILES and ranks is not None and isinstance(row[k], float) and isinstance(clean[k], float) \
+        # a sketched quantile: a profile's p05..p95 column, or a summary row's value of statistic p05..p95
+        quantile = k in QUANTILES or (k == "value" and row.get("statistic") in QUANTILES)
+        if quantile and ranks is not None and isinstance(row[k], float) and isinstance(clean[k], float) \
                 and ranks.agree(row, clean[k], row[k]):
             continue
         return False
@@ -340,6 +396,26 @@ def orphans(root: Path) -> list[str]:
     return found
 
 
+def stale_verdicts(root: Path) -> list[str]:
+    """Verdicts (validation/partitions) that do not judge their partition's current files."""
+    from deltalake import DeltaTable
+
+    from engine.validation.store import partition_contents
+
+    if not (root / "validation" / "partitions" / "_delta_log").exists():
+        return []
+    found = []
+    current: dict[str, dict] = {}
+    for row in DeltaTable(str(root / "validation" / "partitions")).to_pyarrow_table().to_pylist():
+        table = row["table"]
+        if table not in current:
+            path = root / table
+            current[table] = partition_contents(str(path), DeltaTable(str(path)).version()) if path.exists() else {}
+        if current[table].get(row["ds"]) != row["content_id"]:
+            found.append(f"{table} ds={row['ds']}: the verdict judged other files than the partition's")
+    return found
+
+
 def duplicates(root: Path) -> list[str]:
     from engine.config import load_config
 
@@ -394,6 +470,7 @@ def differences(clean: State, project: Path) -> list[tuple[str, str]]:
         out.append(("artifacts differ", f"extra {extra[:3]}, missing {missing[:3]}, changed {changed[:3]}"))
     out += [("orphan file", f) for f in orphans(root)[:5]]
     out += [("duplicate rows", d) for d in duplicates(root)]
+    out += [("stale verdict", d) for d in stale_verdicts(root)[:5]]
     return out
 
 
@@ -429,7 +506,7 @@ def clean_run(source: Path, work: Path, day: dt.date) -> tuple[State, float, int
 
 
 def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: float, index: int,
-          rng: random.Random) -> TrialResult:
+          rng: random.Random, clean_code: int) -> TrialResult:
     project = fresh_project(source, work / f"trial-{index}")
     kill_after = rng.uniform(0.0, 1.1 * clean_seconds)
     killed = run_night(project, day, kill_after=kill_after, log=project / "killed.log")
@@ -437,6 +514,11 @@ def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: f
     result = TrialResult(index, kill_after, killed, retries)
     if not retries or retries[-1].code not in (0, 3):
         result.diffs.append(("re-run failed", f"exit codes {[a.code for a in retries]} (see {project}/retry-*.log)"))
+    elif retries[-1].code != clean_code:
+        result.diffs.append(("exit code differs", f"re-run exits {retries[-1].code}, the clean run {clean_code}"))
+    if killed.code is not None and killed.code != clean_code:
+        result.diffs.append(("exit code differs", f"the run that finished before the kill exits {killed.code}, "
+                                                  f"the clean run {clean_code}"))
     result.diffs += differences(clean, project)
     return result
 
@@ -458,19 +540,20 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
     parser.add_argument("--end", type=dt.date.fromisoformat, default=END, help="the night to run (demo data ends here)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill delays")
     parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
+    parser.add_argument("--mini", action="store_true", help=f"a small project: {MINI_DAYS} days, one small daily model")
     args = parser.parse_args(argv)
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="retrain-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     try:
-        source = prepare_source(work, args.days, args.end)
+        source = prepare_source(work, args.days, args.end, mini=args.mini)
         clean, seconds, code = clean_run(source, work, args.end)
         print(f"clean run of {args.end}: {seconds:.1f} s, exit {code}, {len(clean.tables)} tables, "
               f"{len(clean.artifacts)} artifacts", flush=True)
         results = []
         for i in range(1, args.trials + 1):
-            result = trial(source, work, args.end, clean, seconds, i, rng)
+            result = trial(source, work, args.end, clean, seconds, i, rng, code)
             print(result.line(), flush=True)
             results.append(result)
             if args.keep is None and result.identical:

@@ -3,7 +3,7 @@
 Exit codes (engine/exit_codes.py, shared with jobs/nightly.py): 0 success, 1 failure,
 2 config or usage error, 3 finished but data-quality checks blocked something (a
 quarantined partition or a model not retrained), 4 finished but some (model, segment)
-pairs failed to train.
+pairs failed to train, 143 / 130 stopped by SIGTERM / SIGINT (recorded as a failed run).
 """
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import RetrainError, UsageError
 from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
+from engine.signals import Terminated, handle_termination
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="retrain: nightly, observable batch retraining on Spark.")
@@ -52,15 +54,19 @@ def _exit_codes() -> Iterator[None]:
     """Map engine errors to the documented exit codes."""
     try:
         yield
-    except RetrainError as e:
-        err.print(f"[red]{error_label(e)}:[/red] {e}", highlight=False)
+    except (RetrainError, Terminated) as e:
+        # escaped: a message naming a type such as timestamp[us, tz=UTC] is not rich markup
+        err.print(f"[red]{error_label(e)}:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(exit_code(error=e)) from e
 
 
 def _session(cfg):
+    from engine import plugins
     from engine.spark import get_spark
 
-    return get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
+    spark = get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
+    plugins.ship(spark, cfg)  # the project's plugins reach the Python workers (predict, ...)
+    return spark
 
 
 @contextmanager
@@ -91,7 +97,9 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logg
 @app.command()
 def run(conf: Path = ConfOpt,
         date: Optional[str] = typer.Option(None, help="logical date YYYY-MM-DD (default: yesterday, UTC)"),
-        force: bool = typer.Option(False, help="recompute a date that was already processed")) -> None:
+        force: bool = typer.Option(False, help="recompute a date that was already processed"),
+        backfill: bool = typer.Option(False, "--backfill",
+                                      help="allow a --date before the last processed night (retrains on its window)")) -> None:
     """One nightly run for a logical date; catches up on missed nights in order."""
     from engine import pipeline
     from engine.config import load_config
@@ -100,10 +108,11 @@ def run(conf: Path = ConfOpt,
         day = _date(date, "--date")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
-            summaries = pipeline.run(spark, cfg, day, force=force, progress=progress)
-        code = _print_summaries(summaries)
-        _print_report(pipeline.write_report(spark, cfg))
+        with handle_termination():
+            with _progress() as progress:
+                summaries = pipeline.run(spark, cfg, day, force=force, progress=progress, backfill=backfill)
+            code = _print_summaries(summaries)
+            _print_report(pipeline.write_report(spark, cfg))
     raise typer.Exit(code)
 
 
@@ -113,8 +122,10 @@ def _print_report(path: str | None) -> None:
 
 
 @app.command()
-def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds YYYY-MM-DD"),
-             end: str = typer.Option(..., help="last ds YYYY-MM-DD")) -> None:
+def backfill(conf: Path = ConfOpt, start: Optional[str] = typer.Option(None, help="first ds YYYY-MM-DD"),
+             end: Optional[str] = typer.Option(None, help="last ds YYYY-MM-DD"),
+             feature_set: Optional[str] = typer.Option(
+                 None, "--feature-set", help="only this feature set; without --start/--end every partition it has")) -> None:
     """Recompute (and re-validate) feature partitions from --start to --end, in one job."""
     from engine import pipeline
     from engine.config import load_config
@@ -123,8 +134,8 @@ def backfill(conf: Path = ConfOpt, start: str = typer.Option(..., help="first ds
         d1, d2 = _date(start, "--start"), _date(end, "--end")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
-            summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress)
+        with handle_termination(), _progress() as progress:
+            summary = pipeline.backfill(spark, cfg, d1, d2, progress=progress, feature_set=feature_set)
         code = _print_summaries([summary])
     raise typer.Exit(code)
 
@@ -148,7 +159,7 @@ def validate(conf: Path = ConfOpt, date: Optional[str] = typer.Option(None, help
             raise UsageError("give --date D or --start D1 --end D2")
         cfg = load_config(conf)
         spark = _session(cfg)
-        with _progress() as progress:
+        with handle_termination(), _progress() as progress:
             summary = pipeline.validate(spark, cfg, d1, d2, progress=progress)
         code = _print_summaries([summary])
     raise typer.Exit(code)
@@ -159,17 +170,15 @@ def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="e.g. feat
             ds: str = typer.Option(..., help="the partition's ds YYYY-MM-DD"),
             reason: str = typer.Option(..., help="why it is safe to use")) -> None:
     """Mark a quarantined partition valid (recorded with who, when and why)."""
+    from engine import pipeline
     from engine.config import load_config
-    from engine.validation import ReleaseError, release_partition
 
     with _exit_codes():
         day = _date(ds, "--ds")
         cfg = load_config(conf)
         spark = _session(cfg)
-        try:
-            status = release_partition(spark, cfg, table, day, reason, getpass.getuser())
-        except ReleaseError as e:  # unknown table, or a partition that is not quarantined
-            raise UsageError(str(e)) from e
+        with handle_termination():
+            status = pipeline.release(spark, cfg, table, day, reason, getpass.getuser())
         out.print(f"released {table} ds={day}: {status.status} ({reason})", highlight=False)
     raise typer.Exit(EXIT_OK)
 
@@ -214,7 +223,7 @@ def demo(conf: Path = ConfOpt,
     """Generate the demo source into the conf's lakehouse (replacing it) and run nightly jobs."""
     from engine import pipeline
     from engine.config import load_config
-    from engine.demo import generate
+    from engine.demo import describe_faults, generate, is_demo_lakehouse
 
     with _exit_codes():
         cfg = load_config(conf)
@@ -222,7 +231,7 @@ def demo(conf: Path = ConfOpt,
         if nights < 1 or nights >= days:
             raise UsageError(f"--nights must be between 1 and {days - 1}, got {nights}")
         root = Path(cfg.lakehouse)
-        if root.exists() and any(root.iterdir()) and not (root / "raw" / "orders" / "_faults.json").exists():
+        if not is_demo_lakehouse(str(root)):
             raise UsageError(f"{root} exists and is not a demo lakehouse; point --conf at a demo config")
         if root.exists():
             shutil.rmtree(root)
@@ -230,13 +239,14 @@ def demo(conf: Path = ConfOpt,
         faults = generate(str(root), last, days=days, seed=seed)
         spark = _session(cfg)
         first = last - dt.timedelta(days=nights - 1)
-        with _progress() as progress:
+        with handle_termination(), _progress() as progress:
             summaries = pipeline.run(spark, cfg, first, progress=progress)
             summaries += pipeline.run(spark, cfg, last, progress=progress)
         code = _print_summaries(summaries)
-        from engine.report import render_demo_footer
+        from engine.report import render_locations
 
-        render_demo_footer(out, cfg, faults)
+        out.print("\n[bold]demo[/bold]: " + "\n".join(describe_faults(faults)), highlight=False)
+        render_locations(out, cfg, str(conf))
         _print_report(pipeline.write_report(spark, cfg))
     # The demo's blocked partitions are the point of the demo: blocked (3) exits 0; others pass.
     raise typer.Exit(EXIT_OK if code == EXIT_BLOCKED else code)

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from engine import catalog
+from engine import catalog, plugins
 from engine.errors import ConfigError
 from engine.expressions import check_expression
 from engine.transforms import TRANSFORMS
@@ -99,7 +99,10 @@ class LearnedSettings(Frozen):
     false_alarm_budget: float = Field(1.0, gt=0.0, le=100.0)  # alerts per 100 clean partitions
     columns: list[str] | None = None  # watched columns (default: all)
     exclude: list[str] = Field(default_factory=list)
-    segment_by: list[str] = Field(default_factory=list)  # per-segment row shares
+    segment_by: list[str] = Field(default_factory=list)  # per-segment row shares (beyond models' segment_by)
+    # block mode: a run whose learned checks would quarantine more than this share of the days
+    # it judged (and more than two) quarantines none of them and reports instead
+    max_quarantine_share: float = Field(0.2, gt=0.0, le=1.0)
 
     def merged(self, override: "LearnedSettings | None") -> "LearnedSettings":
         """These settings with the keys a feature set sets explicitly replaced."""
@@ -127,6 +130,8 @@ class TrainingSettings(Frozen):
 
     max_n_estimators: int = Field(5000, ge=1)  # n_estimators / max_iter of any estimator
     pair_timeout_seconds: float = Field(3600.0, gt=0)  # one pair's grid search + refit
+    max_depth: int = Field(64, ge=1)  # max_depth of any tree estimator
+    max_grid_points: int = Field(256, ge=1)  # parameter combinations one model's grid may search
 
 
 class MlflowSettings(Frozen):
@@ -154,6 +159,17 @@ class Project(Frozen):
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     lock_ttl_minutes: int = Field(360, ge=1)  # a lock older than this is stale
+    # Python modules that register transforms and estimators (engine/plugins.py), imported
+    # before the rest of the config is validated.
+    plugins: list[str] = Field(default_factory=list)
+
+    @field_validator("plugins")
+    @classmethod
+    def _module_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", name):
+                raise ValueError(f"plugin {i}: expected a module name like my_team.features, got {name!r}")
+        return value
 
     @field_validator("sources")
     @classmethod
@@ -424,6 +440,8 @@ def load_config(conf_dir: str | Path) -> Config:
     project_file = root / "project.yaml"
     project = _parse(Project, _read_yaml(project_file), project_file)
     _check_lakehouse_files(project, project_file, root.parent)
+    # Plugins register transforms and estimators: import them before checking any name.
+    plugins.load(project.plugins, project_file, root.parent)
 
     features_file = root / "features.yaml"
     feature_sets: dict[str, FeatureSet] = {}
@@ -451,12 +469,21 @@ def load_config(conf_dir: str | Path) -> Config:
                 if transform not in TRANSFORMS:
                     raise ConfigError(
                         f"{features_file}: feature_sets.{name}.transforms.{i}: unknown transform {transform!r} "
-                        f"(registered in code: {sorted(TRANSFORMS)})"
+                        f"(registered in code: {sorted(TRANSFORMS)}; plugins: {project.plugins} from {project_file})"
                     )
             feature_sets[name] = fs
 
     models: dict[str, ModelConfig] = {}
-    for file in sorted((root / "models").glob("*.y*ml")) if (root / "models").is_dir() else []:
+    files = sorted((root / "models").glob("*.y*ml")) if (root / "models").is_dir() else []
+    files = [f for f in files if f.suffix in (".yaml", ".yml")]
+    by_id: dict[str, list[Path]] = {}
+    for file in files:
+        by_id.setdefault(file.stem, []).append(file)
+    for model_id, same in sorted(by_id.items()):
+        if len(same) > 1:
+            raise ConfigError(f"{same[0]}: model_id {model_id!r} is also defined by {', '.join(map(str, same[1:]))} "
+                              "(expected one file per model: keep one of them)")
+    for file in files:
         model = _parse(ModelConfig, _read_yaml(file), file)
         if model.model_id != file.stem:
             raise ConfigError(f"{file}: model_id: expected {file.stem!r} (the file name), got {model.model_id!r}")
@@ -475,12 +502,21 @@ def load_config(conf_dir: str | Path) -> Config:
                 f"{file}: label: {model.label!r} is not a label of feature set {fs.name!r} "
                 f"(expected one of {sorted(fs.labels)})"
             )
-        if model.segment_by is not None and model.segment_by not in available:
-            raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is not a column of feature set {fs.name!r}")
-        from engine.training.estimators import check_estimator, limits_of
+        if model.segment_by is not None:
+            if model.segment_by in fs.labels:
+                raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is a label of feature set {fs.name!r} "
+                                  "(expected a column known before the label, e.g. a region or a product line)")
+            if model.segment_by in model.features:
+                raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is also listed in features (expected a "
+                                  "column that is not a feature: it is constant within a segment)")
+            if model.segment_by not in available:
+                raise ConfigError(f"{file}: segment_by: {model.segment_by!r} is not a column of feature set {fs.name!r}")
+        from engine.training.estimators import ParamError, check_estimator, limits_of
 
         try:
             check_estimator(model.estimator, model.task, model.params, grid=model.grid, limits=limits_of(project))
+        except ParamError as e:
+            raise ConfigError(f"{file}: {e.key}: {e}") from e
         except ValueError as e:
             raise ConfigError(f"{file}: estimator: {e}") from e
         models[model.model_id] = model

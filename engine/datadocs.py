@@ -144,7 +144,7 @@ def build_data_docs(cfg, *, out: str | None = None) -> DataDocsSite | None:
             page = url(key)
             if page is None:
                 raise ReportError(f"Data Docs: GX did not render {r.path} (see the log for GX's error)")
-            pages[(r.feature_set, r.ds)] = page[len("file://"):] if page.startswith("file://") else page
+            pages[(r.feature_set, r.ds)] = catalog.local_path(page) or page
         if local is None:
             _copy(tmp, target)
             pages = {k: catalog.join(target, os.path.relpath(v, tmp)) for k, v in pages.items()}

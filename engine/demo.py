@@ -8,6 +8,9 @@ Four regions (segments), weekly seasonality (more and larger orders at weekends)
 delivery_minutes > promised_minutes), and engineering faults on known days, listed in
 raw/orders/_faults.json as {ds, column, kind, source_column}: `column` is the column of
 features/orders in which the fault shows.
+
+The demo's Python transform (distance_band) is not here: it lives in the demo's plugin,
+retrain_demo/, which conf/project.yaml names under `plugins:` as a team's own package would be.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+FAULTS_FILE = os.path.join("raw", "orders", "_faults.json")  # under the lakehouse root
 REGIONS = ["north", "south", "east", "west"]
 REGION_BASE_MINUTES = {"north": 18.0, "south": 22.0, "east": 20.0, "west": 25.0}
 REGION_TEMP = {"north": 8.0, "south": 20.0, "east": 14.0, "west": 16.0}
@@ -132,7 +136,7 @@ def generate(lakehouse: str, end: dt.date, days: int = 70, seed: int = 7, n_cust
     from deltalake import write_deltalake
 
     write_deltalake(weather_root, pa.concat_tables(weather_parts), partition_by=["ds"], mode="overwrite")
-    with open(os.path.join(orders_root, "_faults.json"), "w") as f:
+    with open(os.path.join(lakehouse, FAULTS_FILE), "w") as f:
         json.dump([asdict(x) for x in injected], f, indent=2)
     return injected
 
@@ -156,5 +160,16 @@ def _weather_for_day(rng: np.random.Generator, day: dt.date, t: float) -> pa.Tab
 
 
 def read_faults(lakehouse: str) -> list[Fault]:
-    with open(os.path.join(lakehouse, "raw", "orders", "_faults.json")) as f:
+    with open(os.path.join(lakehouse, FAULTS_FILE)) as f:
         return [Fault(**x) for x in json.load(f)]
+
+
+def is_demo_lakehouse(lakehouse: str) -> bool:
+    """Whether `lakehouse` is empty, missing, or one `generate` wrote (so it may be replaced)."""
+    return not os.path.isdir(lakehouse) or not os.listdir(lakehouse) or os.path.isfile(os.path.join(lakehouse, FAULTS_FILE))
+
+
+def describe_faults(faults: list[Fault]) -> list[str]:
+    """The injected faults, one line each, for the demo's summary."""
+    return [f"injected faults ({FAULTS_FILE}), validation should catch each:"] + [
+        f"  ds={f.ds} column {f.column}: {f.kind}" for f in faults]

@@ -13,6 +13,10 @@ class ConfigError(RetrainError):
     """A config file is missing, malformed, or names something that does not exist."""
 
 
+class PluginError(ConfigError):
+    """A plugin named in project.yaml (or an installed `retrain.plugins` entry point) cannot be imported."""
+
+
 class UsageError(RetrainError):
     """A command was called with arguments that cannot work (dates out of order, ...)."""
 

@@ -18,7 +18,10 @@ quarantined partitions as days of that set's source, see `excluded_source_days`)
     time is then the latest earlier one within max_lag_hours, or null);
   - a partition's own day is always read for its own rows (its quarantine is validation's).
 Every feature row records what it read in `_source_days` (array of {source, ds}: the same
-for every row of a partition), so "no row depends on a quarantined day" is checkable, and
+for every row of a partition; a window or join day that had validation warnings when it was
+read is recorded once more as {source: "<source>#warned", ds}), so "no row depends on a
+quarantined day" is checkable, a later fix or release of a warned day recomputes its
+dependents, and
 `stale_dates(...)` names the partitions whose recorded reads differ from what they would read
 now, so the pipeline recomputes them when a day is quarantined or released.
 """
@@ -45,6 +48,7 @@ from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: 
 Excluded = Mapping[str, Collection[dt.date]]  # source name -> days that must not feed anything
 
 SOURCE_DAYS = "_source_days"  # lineage column: array<struct<source: string, ds: date>>
+WARNED = "#warned"  # {source: "<source>#warned", ds}: a window day read while it had warnings
 _EVENT_TIME = "_event_time"  # internal: the event time expression's value, for as-of joins
 
 
@@ -61,8 +65,8 @@ def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
         if not tables.exists(path, spark):
             raise SourceError(f"source {name}: no Delta table at {path}")
         return [_as_date(v) for v in tables.partition_values(path, "ds", spark=spark)]
-    local = path[len("file://"):] if path.startswith("file://") else path
-    if "://" not in local:
+    local = catalog.local_path(path)
+    if local is not None:
         if not os.path.isdir(local):
             raise SourceError(f"source {name}: no Parquet dataset at {path} (expected ds=YYYY-MM-DD folders)")
         dates = []
@@ -119,8 +123,16 @@ def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
                 continue
             actual = str(schema.field(column).type)
             if actual != usual and not _widened(actual, usual):
-                raise SourceError(f"source {name} {folder}: {base}: column {column} is {actual}, "
-                                  f"expected {usual} (as in {count} other files of ds {start}..{end})")
+                raise SourceError(f"source {name} {folder}: {base}: column {column} is {_spelled(actual)}, "
+                                  f"expected {_spelled(usual)} (as in {count} other files of ds {start}..{end})")
+
+
+def _spelled(arrow_type: str) -> str:
+    """An Arrow type as a message shows it: a timestamp without a time zone says so, so a
+    zone or unit mismatch reads 'timestamp[us, tz=UTC], expected timestamp[us] (no time zone)'."""
+    if arrow_type.startswith("timestamp[") and "tz=" not in arrow_type:
+        return f"{arrow_type} (no time zone)"
+    return arrow_type
 
 
 def _widened(actual: str, usual: str) -> bool:
@@ -287,7 +299,8 @@ def excluded_source_days(cfg: Config, quarantined: Mapping[str, Iterable[dt.date
 
 
 def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = None,
-                     available: Mapping[str, Collection[dt.date]] | None = None) -> list[tuple[str, dt.date]]:
+                     available: Mapping[str, Collection[dt.date]] | None = None, *,
+                     warned: Excluded | None = None) -> list[tuple[str, dt.date]]:
     """(source, day) pairs the partition `ds` reads: its own day, the rolling window's days and
     the as-of joins' days, minus excluded days (and days a source does not have, when
     `available` is given). Sorted; what `_source_days` records."""
@@ -305,18 +318,20 @@ def source_days_read(fs: FeatureSet, ds: dt.date, excluded: Excluded | None = No
                 continue
             if available is not None and day not in available.get(source, ()):
                 continue
+            if day in (warned or {}).get(source, ()):
+                out.append((source + WARNED, day))
         out.append((source, day))
-    return out
+    return sorted(out)
 
 
 def _lineage(spark: SparkSession, fs: FeatureSet, dates: list[dt.date], excluded: Excluded,
-             available: Mapping[str, Collection[dt.date]]) -> DataFrame:
+             available: Mapping[str, Collection[dt.date]], warned: Excluded | None = None) -> DataFrame:
     schema = T.StructType([
         T.StructField("ds", T.DateType()),
         T.StructField(SOURCE_DAYS, T.ArrayType(T.StructType([
             T.StructField("source", T.StringType()), T.StructField("ds", T.DateType())]))),
     ])
-    rows = [(d, [{"source": s, "ds": day} for s, day in source_days_read(fs, d, excluded, available)])
+    rows = [(d, [{"source": s, "ds": day} for s, day in source_days_read(fs, d, excluded, available, warned=warned)])
             for d in dates]
     return spark.createDataFrame(rows, schema)
 
@@ -331,7 +346,7 @@ def _uses(fs: FeatureSet) -> Callable[[str], bool]:
 
 
 def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
-                   excluded: Excluded | None = None) -> DataFrame:
+                   excluded: Excluded | None = None, *, warned: Excluded | None = None) -> DataFrame:
     """The feature rows of `dates` (lazy). Reads the lookback partitions rolling windows need,
     skipping `excluded` days (source -> days; see the module doc)."""
     if not dates:
@@ -386,7 +401,7 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
 
     sources = {fs.source} | {j.source for j in fs.as_of_joins}
     available = {s: set(source_dates(spark, cfg, s)) for s in sources}
-    lineage = F.broadcast(_lineage(spark, fs, dates, excluded, available))
+    lineage = F.broadcast(_lineage(spark, fs, dates, excluded, available, warned))
     return rows.join(lineage, on="ds", how="left").select(*outputs, SOURCE_DAYS, "ds")
 
 
@@ -411,7 +426,7 @@ def pending_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, up_to: dt.da
 
 
 def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list[dt.date],
-                   excluded: Excluded | None = None) -> tuple[int, int]:
+                   excluded: Excluded | None = None, *, warned: Excluded | None = None) -> tuple[int, int]:
     """Compute `dates` (windows skipping `excluded` days) and replace those partitions in one
     commit; return (version, rows)."""
     available = set(source_dates(spark, cfg, fs.source))
@@ -421,10 +436,38 @@ def write_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
             f"source {fs.source} ({cfg.resolve(cfg.project.sources[fs.source].path)}): "
             f"no partition ds={', '.join(d.isoformat() for d in missing)}"
         )
-    df = build_features(spark, cfg, fs, dates, excluded)
+    df = build_features(spark, cfg, fs, dates, excluded, warned=warned)
     path = feature_table(cfg, fs)
-    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates)
+    # schema_mode "merge": a column added to (or removed from) features.yaml after nights were
+    # processed changes the table's schema; the other partitions read it as null until a
+    # `backfill --feature-set` recomputes them (README: schema evolution).
+    version = tables.write(spark, df, path, mode="overwrite", partition_by=["ds"], replace_partitions=dates,
+                           schema_mode="merge")
     return version, tables.num_records(path, version, partitions=dates, spark=spark)
+
+
+def empty_partitions(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: Iterable[dt.date]) -> dict[dt.date, str]:
+    """Of the `dates` just written, those that came out with no rows (so the table has no such
+    partition), each with why: what the source holds for that day (an empty ds= folder, 0-row
+    files). Validation records them quarantined (a verdict the scheduler sees)."""
+    done = set(computed_dates(spark, cfg, fs))
+    return {d: _source_day_contents(cfg, fs.source, d) for d in sorted(set(dates) - done)}
+
+
+def _source_day_contents(cfg: Config, name: str, day: dt.date) -> str:
+    source = cfg.project.sources[name]
+    path = cfg.resolve(source.path)
+    if source.format == "delta":
+        return f"source {name} ({path}): partition ds={day} has no rows"
+    import pyarrow.fs as pafs
+
+    fs, root = catalog.filesystem(path)
+    folder = f"ds={day.isoformat()}"
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
+             if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_"))]
+    if not infos:
+        return f"source {name}: folder {folder} in {path} holds no Parquet file"
+    return f"source {name}: the {len(infos)} Parquet file(s) of {folder} in {path} hold 0 rows"
 
 
 def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> dict[dt.date, frozenset]:
@@ -440,7 +483,8 @@ def recorded_source_days(spark: SparkSession, cfg: Config, fs: FeatureSet) -> di
     return {_as_date(r["ds"]): frozenset((x["source"], _as_date(x["ds"])) for x in (r["read"] or [])) for r in rows}
 
 
-def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excluded) -> list[dt.date]:
+def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excluded, *,
+                warned: Excluded | None = None) -> list[dt.date]:
     """Computed partitions whose windows read other days than they would now: a day they read
     was quarantined since, or a day they skipped was released (or has arrived). Recomputing
     them with `excluded` makes every row depend on valid days only."""
@@ -450,4 +494,4 @@ def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excl
     sources = {fs.source} | {j.source for j in fs.as_of_joins}
     available = {s: set(source_dates(spark, cfg, s)) for s in sources}
     return sorted(d for d, read in recorded.items()
-                  if read != frozenset(source_days_read(fs, d, excluded, available)))
+                  if read != frozenset(source_days_read(fs, d, excluded, available, warned=warned)))

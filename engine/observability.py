@@ -92,6 +92,7 @@ class RunSummary:
     models: list[ModelOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # e.g. a feature set without an expectation suite
+    processed_as: str | None = None  # status "skipped" (already processed): the night's recorded status
 
     @property
     def duration_seconds(self) -> float:
@@ -102,11 +103,14 @@ class RunSummary:
 
 
 def write_stage(spark, runs_path: str, record: StageRecord) -> None:
-    """Append one stage row to the `runs` table (one small commit)."""
-    from engine import tables
+    """Append one stage row to the `runs` table (one small commit). A signal during the write
+    does not interrupt it (engine.signals.deferred); once the process is terminating the row
+    is written without Spark, whose JVM a signal to the process group stops too."""
+    from engine import signals, tables
 
     table = pa.Table.from_pylist([record.row()], schema=RUNS_SCHEMA)
-    tables.write_rows(spark, runs_path, table, mode="append")
+    with signals.deferred():
+        tables.write_rows(None if signals.terminating() else spark, runs_path, table, mode="append")
 
 
 # Run statuses of a night that is done: the next run does not redo it (a failed night is retried).
@@ -129,10 +133,13 @@ def run_status(summary: RunSummary) -> str:
     return "success"
 
 
-def processed_dates(spark, runs_path: str) -> set[dt.date]:
+def processed_dates(spark, runs_path: str) -> dict[dt.date, str]:
+    """Every processed logical date -> the status its (latest) finished run recorded."""
     from engine import tables
 
     rows = tables.read_rows(runs_path, spark=spark)
     if rows is None:
-        return set()
-    return {r["logical_date"] for r in rows.to_pylist() if r["stage"] == "run" and r["status"] in PROCESSED}
+        return {}
+    finished = sorted((r for r in rows.to_pylist() if r["stage"] == "run" and r["status"] in PROCESSED),
+                      key=lambda r: r["ended_at"] or r["started_at"])
+    return {r["logical_date"]: r["status"] for r in finished}

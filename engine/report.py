@@ -6,6 +6,7 @@ import json
 import os
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from engine import catalog
@@ -33,15 +34,16 @@ def render_summary(console: Console, summary: RunSummary) -> None:
                 continue
             rows = s.rows_out if s.rows_out is not None else s.rows_in
             table.add_row(s.stage, _styled(s.status), f"{s.duration_seconds:.1f}",
-                          "" if rows is None else str(rows), s.error or s.detail or "")
+                          "" if rows is None else str(rows), escape(s.error or s.detail or ""))
         console.print(table)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     for tbl, dates in summary.quarantined.items():
         console.print(f"[yellow]quarantined[/yellow] {tbl}: {', '.join(d.isoformat() for d in dates)}",
                       highlight=False, soft_wrap=True)
     for alert in summary.validation_failures:
-        console.print(f"  [yellow]alert[/yellow] {alert.message}" + (" (warn)" if alert.severity == "warn" else ""),
+        # escaped: rich would read `entity [idNum]` as a style tag and print `entity  has ...`
+        console.print(f"  [yellow]alert[/yellow] {escape(alert.message)}" + (" (warn)" if alert.severity == "warn" else ""),
                       highlight=False, soft_wrap=True)
     if summary.models:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -128,17 +130,17 @@ def _render_champions(console: Console, spark, cfg: Config) -> None:
     console.print(table)
 
 
-def render_demo_footer(console: Console, cfg: Config, faults) -> None:
-    console.print("\n[bold]demo[/bold]: injected faults (raw/orders/_faults.json) — validation should catch each:")
-    for f in faults:
-        console.print(f"  ds={f.ds} column {f.column}: {f.kind}", highlight=False)
+def render_locations(console: Console, cfg: Config, conf: str = "conf") -> None:
+    """Where everything is: the lakehouse, the configured sources and feature tables, the
+    engine's tables, the alerts and metrics files."""
     lake = catalog.Catalog.of(cfg)
     console.print(f"\nlakehouse: {cfg.lakehouse}", highlight=False)
-    for path in (lake.raw("orders"), lake.raw("weather"), lake.features("orders"), lake.validation_results,
+    sources = [cfg.resolve(source.path) for source in cfg.project.sources.values()]
+    for path in (*sources, *(lake.features(name) for name in cfg.feature_sets), lake.validation_results,
                  lake.validation_profiles, lake.validation_partitions, lake.training_sets, lake.registry,
                  lake.runs, lake.artifacts):
         console.print(f"  {path}", highlight=False)
     console.print(f"alerts:  {lake.alerts_file}", highlight=False)
     if lake.metrics_file:
         console.print(f"metrics: {lake.metrics_file}", highlight=False)
-    console.print("next: retrain status --conf conf")
+    console.print(f"next: retrain status --conf {conf}", highlight=False)

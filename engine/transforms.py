@@ -1,7 +1,10 @@
 """Python feature transforms, registered by name in code (YAML names them, never an import path).
 
-    @feature_transform("distance_band", outputs=["distance_band"])
-    def distance_band(df): ...
+    @feature_transform("basket_band", outputs=["basket_band"])
+    def basket_band(df): ...
+
+A team's transforms live in its own package, a plugin (engine/plugins.py) named under
+`plugins:` in project.yaml or installed with a `retrain.plugins` entry point.
 
 The registry is its own module so that config (which checks transform names at load) and
 features (which applies them) both depend on it, not on each other.
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 Transform = Callable[[DataFrame], DataFrame]
 
@@ -38,13 +40,3 @@ def feature_transform(name: str, outputs: Iterable[str]) -> Callable[[Transform]
         return fn
 
     return register
-
-
-@feature_transform("distance_band", outputs=["distance_band"])
-def distance_band(df: DataFrame) -> DataFrame:
-    """distance_km bucketed into short (< 3 km), medium (< 8 km) and long."""
-    km = F.col("distance_km")
-    return df.withColumn(
-        "distance_band",
-        F.when(km.isNull(), F.lit(None)).when(km < 3, "short").when(km < 8, "medium").otherwise("long"),
-    )

@@ -5,7 +5,8 @@
 
 Thin on purpose: parse arguments, load config, call one engine function. Exit codes as the
 CLI's (engine/exit_codes.py): 0 success, 1 failure, 2 config or usage error, 3 data-quality
-checks blocked something, 4 some (model, segment) pairs failed to train.
+checks blocked something, 4 some (model, segment) pairs failed to train, 143 / 130
+stopped by SIGTERM / SIGINT (recorded as a failed run; the next run retries the night).
 """
 from __future__ import annotations
 
@@ -26,8 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--date", type=dt.date.fromisoformat, default=None,
                         help="logical date YYYY-MM-DD (default: yesterday, UTC)")
     parser.add_argument("--force", action="store_true", help="recompute a date already processed")
+    parser.add_argument("--backfill", action="store_true",
+                        help="allow a --date before the last processed night (retrains on its window)")
     parser.add_argument("--backfill-start", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--backfill-end", type=dt.date.fromisoformat, default=None)
+    parser.add_argument("--backfill-feature-set", default=None,
+                        help="backfill only this feature set (without a range: every partition it has)")
     return parser
 
 
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import RetrainError, UsageError
     from engine.exit_codes import error_label, exit_code
     from engine.report import render_summary
+    from engine.signals import Terminated, handle_termination
     from engine.spark import get_spark
     from rich.console import Console
 
@@ -53,12 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         spark = get_spark(f"retrain-{cfg.project.name}", cfg.project.spark.master, cfg.project.spark.conf)
         if (args.backfill_start is None) != (args.backfill_end is None):
             raise UsageError("--backfill-start and --backfill-end go together")
-        if args.backfill_start:
-            summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end)]
-        else:
-            summaries = pipeline.run(spark, cfg, args.date, force=args.force)
-            pipeline.write_report(spark, cfg)
-    except RetrainError as e:
+        with handle_termination():  # SIGTERM/SIGINT: recorded as a failed run, exit 143/130
+            if args.backfill_start or args.backfill_feature_set:
+                summaries = [pipeline.backfill(spark, cfg, args.backfill_start, args.backfill_end,
+                                               feature_set=args.backfill_feature_set)]
+            else:
+                summaries = pipeline.run(spark, cfg, args.date, force=args.force, backfill=args.backfill)
+                pipeline.write_report(spark, cfg)
+    except (RetrainError, Terminated) as e:
         print(f"{error_label(e)}: {e}", file=sys.stderr)
         return exit_code(error=e)
     for summary in summaries:

@@ -15,6 +15,13 @@ os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
 
+# pytest-xdist workers run under execnet, whose __main__ module has neither __spec__ nor
+# __file__: PySpark's connect package then believes it is running doctests and exits the worker
+# (pyspark/sql/connect/utils.py check_dependencies, reached through `import great_expectations`).
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
+
 BACKEND_CONF = "retrain.storage.backend"
 
 

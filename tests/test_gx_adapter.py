@@ -68,6 +68,11 @@ def test_installed_gx_is_in_the_supported_range():
     lo, hi = gx_adapter.SUPPORTED
     assert lo <= gx_adapter.version() < hi, gx.__version__
     gx_adapter.check_version()  # does not raise
+    from engine.validation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=rf"great_expectations {re.escape(gx.__version__)} is installed; "
+                                              r"retrain's GX adapter supports >=0\.1,<0\.2 \(install the version"):
+        gx_adapter.check_version(((0, 1), (0, 2)))
     # the adapter's range is the one pyproject.toml pins
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     pin = next(d for d in pyproject["project"]["dependencies"] if d.startswith("great-expectations"))

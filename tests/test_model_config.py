@@ -64,9 +64,12 @@ def test_minimal_model_gets_defaults(conf):
     ({"label": None}, "label", "required key is missing"),
     ({"estimator": "os.system"}, "estimator", "unknown estimator 'os.system'"),
     ({"estimator": "xgboost.XGBRegressor"}, "estimator", "is a regression estimator, but the model's task is 'classification'"),
-    ({"grid": {"max_deepth": [2]}}, "estimator", "has no parameter(s) ['max_deepth']"),
-    ({"params": {"alpha": 1.0}, "grid": {}, "estimator": "sklearn.LogisticRegression"}, "estimator",
+    ({"grid": {"max_deepth": [2]}}, "grid.max_deepth.0", "has no parameter(s) ['max_deepth']"),
+    ({"params": {"alpha": 1.0}, "grid": {}, "estimator": "sklearn.LogisticRegression"}, "params.alpha",
      "has no parameter(s) ['alpha']"),
+    ({"grid": {"max_depth": []}}, "grid.max_depth", "expected a non-empty list"),
+    ({"segment_by": "late"}, "segment_by", "'late' is a label of feature set 'orders'"),
+    ({"segment_by": "region"}, "segment_by", "'region' is also listed in features"),
     ({"grid": {"max_depth": 3}}, "grid.max_depth", "valid list"),
     ({"metric": "precision"}, "metric", "'precision'"),
     ({"metric": "rmse"}, "(top level)", "metric 'rmse' is not a classification metric"),
@@ -122,14 +125,76 @@ def test_weekly_and_cron_cadence(conf):
     assert [d for d in days if monthly.due(d)] == [dt.date(2026, 3, 1), dt.date(2026, 4, 1)]
 
 
-@pytest.mark.parametrize("params, says", [
-    ({"n_estimators": "lots"}, "The 'n_estimators' parameter of xgboost.XGBClassifier must be an int in the range [1, inf)"),
-    ({"learning_rate": 3}, "The 'learning_rate' parameter of xgboost.XGBClassifier must be a float in the range (0.0, 1.0]"),
-    ({"n_estimators": 10**9}, "parameter 'n_estimators' of 'xgboost.XGBClassifier': expected at most 5000"),
+@pytest.mark.parametrize("params, key, says", [
+    ({"n_estimators": "lots"}, "params.n_estimators",
+     "The 'n_estimators' parameter of xgboost.XGBClassifier must be an int in the range [1, inf)"),
+    ({"learning_rate": 3}, "params.learning_rate",
+     "The 'learning_rate' parameter of xgboost.XGBClassifier must be a float in the range (0.0, 1.0]"),
+    ({"n_estimators": 10**9}, "params.n_estimators",
+     "parameter 'n_estimators' of 'xgboost.XGBClassifier': expected at most 5000"),
+    # issue 16: a YAML boolean is not an int, and a depth of a million is not a model
+    ({"n_estimators": True}, "params.n_estimators",
+     "The 'n_estimators' parameter of xgboost.XGBClassifier must be an int in the range [1, inf) or None. "
+     "Got True (a boolean) instead."),
+    ({"max_depth": 1000000}, "params.max_depth",
+     "parameter 'max_depth' of 'xgboost.XGBClassifier': expected at most 64 (training.max_depth in project.yaml), "
+     "got 1000000"),
 ])
-def test_parameter_values_are_checked_at_load(conf, params, says):
-    path, message = error_for(conf, params=params)
-    assert message.startswith(f"{path}: estimator: ") and says in message
+def test_parameter_values_are_checked_at_load(conf, params, key, says):
+    path, message = error_for(conf, params=params, grid={})
+    assert message.startswith(f"{path}: {key}: ") and says in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("estimator, task, metric, params, key, says", [
+    ("sklearn.RandomForestRegressor", "regression", "mae", {"n_estimators": True}, "params.n_estimators",
+     "The 'n_estimators' parameter of sklearn.RandomForestRegressor must be an int in the range [1, inf). Got True"),
+    ("sklearn.RandomForestRegressor", "regression", "mae", {"max_depth": 1000000}, "params.max_depth",
+     "expected at most 64"),
+    ("sklearn.Ridge", "regression", "mae", {"alpha": False}, "params.alpha", "Got False (a boolean)"),
+    ("sklearn.LogisticRegression", "classification", "auc", {"warm_start": "yes"}, "params.warm_start",
+     "The 'warm_start' parameter of sklearn.LogisticRegression must be"),
+])
+def test_sklearn_parameters_are_checked_with_their_own_constraints(conf, estimator, task, metric, params, key, says):
+    path, message = error_for(conf, estimator=estimator, task=task, metric=metric, params=params, grid={},
+                              label="late" if task == "classification" else "delivery_minutes")
+    assert message.startswith(f"{path}: {key}: ") and says in message, message
+
+
+def test_booleans_pass_where_the_estimator_takes_a_boolean(conf):
+    (conf / "models" / "m1.yaml").write_text(yaml.safe_dump({
+        **BASE, "estimator": "sklearn.RandomForestClassifier", "params": {"bootstrap": False, "max_depth": 8},
+        "grid": {}}))
+    assert load_config(conf).models["m1"].params == {"bootstrap": False, "max_depth": 8}
+
+
+def test_a_bad_grid_value_names_its_index(conf):
+    path, message = error_for(conf, grid={"max_depth": [2, 4, True]})
+    assert message.startswith(f"{path}: grid.max_depth.2: ") and "Got True (a boolean)" in message, message
+
+
+def test_a_grid_larger_than_max_grid_points_is_refused(conf):
+    grid = {"max_depth": list(range(1, 11)), "min_child_weight": list(range(1, 11)),
+            "n_estimators": list(range(10, 110))}  # 10,000 points
+    path, message = error_for(conf, grid=grid)
+    assert message == (f"{path}: grid: 10000 grid points (10 max_depth x 10 min_child_weight x 100 n_estimators), "
+                       "expected at most 256 (training.max_grid_points in project.yaml): every point is a fit of "
+                       "every segment, every night"), message
+    project = conf / "project.yaml"
+    data = yaml.safe_load(project.read_text())
+    data["training"] = {**(data.get("training") or {}), "max_grid_points": 10_000}
+    project.write_text(yaml.safe_dump(data))
+    assert len(load_config(conf).models["m1"].grid["n_estimators"]) == 100  # configurable
+
+
+def test_two_files_with_the_same_model_id_are_refused_naming_both(conf):
+    (conf / "models" / "m1.yaml").write_text(yaml.safe_dump(BASE))
+    (conf / "models" / "m1.yml").write_text(yaml.safe_dump({**BASE, "metric": "logloss"}))
+    with pytest.raises(ConfigError) as info:
+        load_config(conf)
+    message = str(info.value)
+    assert message == (f"{conf / 'models' / 'm1.yaml'}: model_id 'm1' is also defined by {conf / 'models' / 'm1.yml'} "
+                       "(expected one file per model: keep one of them)"), message
 
 
 def test_check_params_uses_the_estimators_own_constraints():

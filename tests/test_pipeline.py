@@ -253,7 +253,7 @@ def test_failed_night_is_not_processed_so_the_next_run_retries_it(spark, tmp_pat
     days = [END - dt.timedelta(days=i) for i in range(4)]
     for day, status in zip(days, ("success", "blocked", "partial", "failed")):
         write_stage(spark, runs, StageRecord(f"r{day}", day, "run", status=status))
-    assert processed_dates(spark, runs) == set(days[:3])
+    assert set(processed_dates(spark, runs)) == set(days[:3])
 
 
 # --------------------------------------------------------------------------- CLI exit codes
@@ -302,12 +302,11 @@ def test_nightly_job_parser_matches_the_cli():
     assert main(["--conf", str(REPO / "no-such-conf")]) == 2  # a ConfigError, through the shared mapping
 
 
-def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
+def test_cli_validate_and_release_a_quarantined_partition(spark, after_blocked_night):
     from engine.demo import read_faults
     from engine.validation import partition_statuses
 
-    shutil.copytree(REPO / "expectations", cfg.root.parent / "expectations")
-    pipeline.run(spark, cfg, END, progress=None)
+    cfg, _ = after_blocked_night  # the night of END, run with the demo's suite
     fault = read_faults(cfg.lakehouse)[0]
     result = runner.invoke(app, ["validate", "--conf", str(cfg.root), "--date", fault.ds])
     assert result.exit_code == 3, result.output  # blocked: the fault day fails again
@@ -323,3 +322,201 @@ def test_cli_validate_and_release_a_quarantined_partition(spark, cfg):
     result = runner.invoke(app, ["release", "--conf", str(cfg.root), "--table", "features/orders",
                                  "--ds", "2026-10-18", "--reason", "x"])  # a clean day
     assert result.exit_code == 2 and "ds=2026-10-18 is valid, not quarantined" in result.output
+
+
+# --------------------------------------------------------------------------- crashes, signals, the lock
+
+
+@pytest.fixture(scope="module")
+def blocked_night(tmp_path_factory, demo_source, spark):
+    """The night of END with the demo's expectation suite: processed, blocked (the demo's
+    faults are quarantined, and partitions reading them recomputed)."""
+    root = tmp_path_factory.mktemp("blocked_night")
+    shutil.copytree(REPO / "expectations", root / "expectations")
+    cfg = project(root, demo_source)
+    [summary] = pipeline.run(spark, cfg, END)
+    assert summary.status == "blocked" and summary.quarantined
+    return Path(cfg.lakehouse), summary
+
+
+@pytest.fixture
+def after_blocked_night(tmp_path, blocked_night):
+    lakehouse, summary = blocked_night
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    return project(tmp_path, lakehouse), summary
+
+
+def test_a_retry_reports_the_quarantines_the_killed_attempt_committed(spark, after_blocked_night):
+    """A kill after the last validation commit, before the run row (the state a SIGKILL after
+    the dependents stage leaves): the retry finds nothing to compute or validate, yet the
+    night is blocked (exit 3) as the clean run's was, because the night's status comes from
+    what the night committed. A re-run of the processed night exits as it was processed."""
+    from deltalake import DeltaTable
+
+    from engine.exit_codes import exit_code
+
+    cfg, clean = after_blocked_night
+    DeltaTable(Catalog.of(cfg).runs).delete("stage = 'run'")  # the attempt never finished
+    assert END not in pipeline.processed_dates(spark, Catalog.of(cfg).runs)
+
+    [retry] = pipeline.run(spark, cfg, END)
+    assert retry.stages[1].stage == "validation" and retry.stages[1].status == "skipped"  # nothing left to judge
+    assert retry.status == "blocked" and exit_code(summaries=[retry]) == 3
+    assert retry.quarantined == clean.quarantined
+    assert any("quarantined by an earlier attempt" in n for n in retry.notes)
+
+    [again] = pipeline.run(spark, cfg, END)  # cron runs the same command once more
+    assert again.status == "skipped" and again.processed_as == "blocked"
+    assert exit_code(summaries=[again]) == 3
+
+
+def test_a_run_sweeps_files_no_commit_names(spark, after_blocked_night):
+    """Data files and artifact folders an attempt wrote but never committed (a kill between
+    the write and the commit) are deleted under the lock at the start of the next run; files
+    a later version removed stay (time travel, VACUUM's to delete)."""
+    cfg, _ = after_blocked_night
+    root = Path(cfg.lakehouse)
+    features = root / "features" / "orders"
+    kept = sorted(p for p in root.rglob("*.parquet") if "raw" not in p.parts)
+    [committed, *_] = sorted(features.rglob("*.parquet"))
+    planted = [committed.parent / "part-00000-killed-c000.snappy.parquet",
+               root / "validation" / "partitions" / "part-killed.parquet",
+               features / "_delta_log" / "_commit_killed.json.tmp"]
+    for path in planted:
+        shutil.copy(committed, path)
+    artifact = root / "artifacts" / "delivery_time" / "__all__" / "v20261020"
+    artifact.mkdir(parents=True)
+    (artifact / "model.joblib").write_bytes(b"half written")
+    before = snapshot(spark, cfg)
+
+    pipeline.run(spark, cfg, END)  # processed already: nothing to do but the sweep
+    assert [p for p in planted if p.exists()] == [] and not artifact.exists()
+    assert [p for p in kept if not p.exists()] == []  # committed (and later removed) files stay
+    assert snapshot(spark, cfg) == before
+
+
+def test_validate_and_release_take_the_lakehouse_lock(spark, after_blocked_night):
+    from engine.demo import read_faults
+    from engine.errors import LockError
+    from engine.lock import lakehouse_lock
+
+    cfg, _ = after_blocked_night
+    fault = dt.date.fromisoformat(read_faults(cfg.lakehouse)[0].ds)
+    path = Catalog.of(cfg).validation_partitions
+    version = tables.version(path)
+    with lakehouse_lock(cfg.lakehouse, 60, "a nightly run"):
+        with pytest.raises(LockError, match="locked by a nightly run"):
+            pipeline.validate(spark, cfg, fault, fault)
+        with pytest.raises(LockError, match="locked by a nightly run"):
+            pipeline.release(spark, cfg, "features/orders", fault, "checked", "me")
+    assert tables.version(path) == version  # nothing written while another run held it
+    assert pipeline.release(spark, cfg, "features/orders", fault, "checked", "me").status == "valid"
+    assert not (Path(cfg.lakehouse) / "_lock.json").exists()
+
+
+# --------------------------------------------------------------------------- schema evolution
+
+
+def _next_source_day(cfg, day: dt.date) -> None:
+    """raw/orders ds=day+1: day's orders a day later (the demo source ends at END)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    raw = Path(cfg.lakehouse) / "raw" / "orders"
+    table = pq.read_table(raw / f"ds={day}" / "part-00000.parquet")
+    shifted = table.set_column(table.schema.get_field_index("event_ts"), "event_ts",
+                               pc.add(table["event_ts"], pa_duration_day()))
+    (raw / f"ds={day + dt.timedelta(days=1)}").mkdir()
+    pq.write_table(shifted, raw / f"ds={day + dt.timedelta(days=1)}" / "part-00000.parquet")
+
+
+def pa_duration_day():
+    import pyarrow as pa
+
+    return pa.scalar(86_400_000_000, pa.duration("us"))
+
+
+def _edit_features(cfg, old: str, new: str):
+    path = Path(cfg.root) / "features.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    return load_config(cfg.root)
+
+
+def test_a_column_added_to_a_feature_set_after_a_processed_night(spark, after_night):
+    """The next night writes the new schema (old partitions read the new column as null), a
+    `backfill --feature-set` fills it into the old partitions without changing anything else,
+    and removing the column again is just as harmless."""
+    from pyspark.sql import functions as F
+
+    old_cfg = after_night
+    path = Catalog.of(old_cfg).features("orders")
+    before = tables.read(spark, path).where(F.col("ds") == END).drop("_source_days")
+    before_rows = sorted(map(tuple, before.collect()), key=repr)
+    nxt = END + dt.timedelta(days=1)
+    _next_source_day(old_cfg, END)
+    cfg = _edit_features(old_cfg, 'amount_per_item: "amount / items"',
+                         'amount_per_item: "amount / items"\n      amount_x2: "amount * 2"')
+
+    [summary] = pipeline.run(spark, cfg, nxt)
+    assert summary.status in ("success", "blocked"), summary
+    df = tables.read(spark, path)
+    assert "amount_x2" in df.columns
+    by_day = {r["ds"]: (r["n"], r["filled"], r["right"]) for r in df.groupBy("ds").agg(
+        F.count("*").alias("n"), F.count("amount_x2").alias("filled"),
+        F.sum((F.col("amount_x2") == F.col("amount") * 2).cast("int")).alias("right")).collect()}
+    assert by_day[nxt][0] == by_day[nxt][1] == by_day[nxt][2] > 500  # the new night has it
+    assert by_day[END][1] == 0  # old partitions: null until recomputed
+
+    summary = pipeline.backfill(spark, cfg, feature_set="orders")
+    assert summary.status in ("success", "blocked")
+    df = tables.read(spark, path)
+    counts = df.groupBy("ds").agg(F.count("*").alias("n"), F.count("amount_x2").alias("filled")).collect()
+    assert all(r["n"] == r["filled"] for r in counts) and len(counts) == len(by_day)
+    after = df.where(F.col("ds") == END).drop("_source_days", "amount_x2")
+    assert sorted(map(tuple, after.select(*before.columns).collect()), key=repr) == before_rows
+
+    cfg = _edit_features(cfg, '\n      amount_x2: "amount * 2"', "")  # and removed again
+    summary = pipeline.backfill(spark, cfg, nxt, nxt)
+    assert summary.status in ("success", "blocked")
+    assert tables.read(spark, path).where(F.col("ds") == nxt).count() == by_day[nxt][0]
+
+
+def test_a_retry_drops_the_evidence_a_killed_attempt_wrote_without_its_verdict(spark, after_blocked_night):
+    """Validation commits its evidence (results, profiles, summaries) first and the verdict
+    last. A kill in between leaves evidence no verdict used: the retry, which validates the
+    partition again, deletes it first (so the tables hold what one clean validation writes);
+    evidence whose verdict did commit stays."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+
+    cfg, _ = after_blocked_night
+    cat = Catalog.of(cfg)
+    DeltaTable(cat.runs).delete("stage = 'run'")  # the attempt never finished
+    verdicts_ = tables.read_rows(cat.validation_partitions)
+    first = min(r["ds"] for r in verdicts_.to_pylist() if "-dependents-" not in r["run_id"])
+    [verdict] = [r for r in verdicts_.to_pylist() if r["ds"] == first]
+    results = tables.read_rows(cat.validation_results)
+    judged = results.filter(pc.and_(pc.equal(results["ds"], first), pc.equal(results["run_id"], verdict["run_id"])))
+    assert judged.num_rows > 0
+    # a later validation of `first` by the same attempt wrote its evidence, then was killed
+    orphan = judged.set_column(judged.schema.get_field_index("run_id"), "run_id",
+                               pc.binary_join_element_wise(judged["run_id"], "-dependents-9", ""))
+    tables.write_rows(None, cat.validation_results, orphan, mode="append", partition_by=["ds"])
+    # and the partition has no current verdict (its content changed since), so it is validated again
+    DeltaTable(cat.validation_partitions).update({"content_id": "'rewritten since'"}, predicate=f"ds = CAST('{first}' AS DATE)")
+
+    [retry] = pipeline.run(spark, cfg, END)
+    assert retry.status == "blocked"
+    after = tables.read_rows(cat.validation_results)
+    ids = collections_counter(r["run_id"] for r in after.to_pylist() if r["ds"] == first)
+    assert ids[verdict["run_id"]] == judged.num_rows  # the evidence of the committed verdict stays
+    assert not [i for i in ids if i.endswith("-dependents-9")]  # the unjudged evidence is gone
+    assert ids[retry.run_id] > 0  # the retry's own
+
+
+def collections_counter(values):
+    import collections
+
+    return collections.Counter(values)

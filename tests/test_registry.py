@@ -136,7 +136,7 @@ class Opaque:
         self.payload = [1, 2, 3]
 
 
-def _skops_artifact(uri: str, model) -> None:
+def _skops_artifact(uri: str, model, estimator: str = "sklearn.Ridge") -> None:
     """A hand-made artifact folder holding `model` as skops (as an attacker would write it)."""
     import hashlib
 
@@ -146,7 +146,7 @@ def _skops_artifact(uri: str, model) -> None:
     Path(uri).mkdir(parents=True)
     (Path(uri) / "model.skops").write_bytes(data)
     meta = {"model_id": "m", "segment": "all", "version": "v1", "run_id": "r", "logical_date": "2026-03-01",
-            "trained_at": None, "estimator": "sklearn.Ridge", "task": "regression", "label": "y",
+            "trained_at": None, "estimator": estimator, "task": "regression", "label": "y",
             "segment_by": None, "features": ["x"], "feature_types": {"x": "numeric"}, "categories": {},
             "params": {}, "metric": "mae", "refit": True, "kind": "sklearn", "file": "model.skops",
             "sha256": hashlib.sha256(data).hexdigest(),
@@ -173,10 +173,18 @@ def test_skops_trusts_only_the_types_the_engine_writes(tmp_path):
     # what the engine writes loads: a fitted Ridge and random forest (sklearn.tree._tree.Tree)
     from sklearn.ensemble import RandomForestRegressor
 
+    forest = RandomForestRegressor(n_estimators=2, random_state=0).fit([[0.0], [1.0]], [0.0, 1.0])
     uri = str(tmp_path / "forest")
-    _skops_artifact(uri, RandomForestRegressor(n_estimators=2, random_state=0).fit([[0.0], [1.0]], [0.0, 1.0]))
+    _skops_artifact(uri, forest, estimator="sklearn.RandomForestRegressor")
     model, meta = load_artifact(uri)
     assert model.predict([[1.0]])[0] == pytest.approx(1.0, abs=0.5) and meta.lineage.feature_set == "s"
+    # a type skops trusts is still refused when it is not the estimator the artifact names
+    uri = str(tmp_path / "forest-as-ridge")
+    _skops_artifact(uri, forest, estimator="sklearn.Ridge")
+    with pytest.raises(ArtifactError, match=rf"artifact file {uri}/model.skops: holds a "
+                                            r"sklearn\.ensemble\._forest\.RandomForestRegressor, expected "
+                                            r"sklearn\.linear_model\._ridge\.Ridge"):
+        load_artifact(uri)
 
 
 def test_champions_and_status_fields(spark, trained):

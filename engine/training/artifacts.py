@@ -5,7 +5,9 @@ sha256).
 Formats, never pickle: XGBoost in its native UBJ format (model.ubj), scikit-learn with skops
 (model.skops). Loading a skops file trusts only the exact types the engine's estimators write
 beyond skops' own defaults (TRUSTED_TYPES, extended by `register_estimator(...,
-trusted_types=...)`); any other type is refused before anything is built. Every load verifies
+trusted_types=...)`); any other type is refused before anything is built, and the model
+must be of the class of the estimator metadata.json names (alone or as the last step of the
+engine's one-hot Pipeline): an artifact of another class is refused. Every load verifies
 the sha256 first; a mismatch is an ArtifactError that names the file. Files go through
 pyarrow.fs (engine.catalog.filesystem), so a lakehouse on an object store works the same as a
 local one.
@@ -111,7 +113,42 @@ def canonical_skops(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def deserialize(data: bytes, kind: str, task: str, where: str) -> Any:
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _check_class(model: Any, estimator: str, where: str) -> Any:
+    """`model` unless it is something other than `estimator`'s class (alone, or as the last
+    step of the engine's one-hot Pipeline): a tampered artifact of another class is refused."""
+    from sklearn.pipeline import Pipeline
+
+    from engine.training.estimators import get_estimator
+
+    try:
+        expected = type(get_estimator(estimator).factory())
+    except ValueError as e:
+        raise ArtifactError(f"artifact file {where}: metadata names estimator {estimator!r}: {e}") from e
+    final = model.steps[-1][1] if isinstance(model, Pipeline) and model.steps else model
+    if type(final) is not expected:
+        found = _class_name(type(model)) + (f" ending in {_class_name(type(final))}" if final is not model else "")
+        raise ArtifactError(f"artifact file {where}: holds a {found}, expected {_class_name(expected)} "
+                            f"(the artifact's estimator {estimator!r})")
+    return model
+
+
+def _root_class(data: bytes) -> str | None:
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            schema = json.loads(z.read("schema.json"))
+        return f"{schema.get('__module__')}.{schema.get('__class__')}"
+    except Exception:
+        return None  # skops' own reader names what is wrong with the file
+
+
+def deserialize(data: bytes, kind: str, task: str, where: str, estimator: str | None = None) -> Any:
     if kind == "xgboost":
         import xgboost
 
@@ -131,7 +168,19 @@ def deserialize(data: bytes, kind: str, task: str, where: str) -> Any:
         refused = sorted(set(untrusted) - trusted_types())
         if refused:
             raise ArtifactError(f"artifact file {where}: refuses to load types the engine does not write: {refused}")
-        return sio.loads(data, trusted=list(untrusted))
+        if estimator is not None:
+            from engine.training.estimators import get_estimator
+
+            root = _root_class(data)
+            try:
+                expected = _class_name(type(get_estimator(estimator).factory()))
+            except ValueError as e:
+                raise ArtifactError(f"artifact file {where}: metadata names estimator {estimator!r}: {e}") from e
+            if root is not None and root not in (expected, "sklearn.pipeline.Pipeline"):
+                raise ArtifactError(f"artifact file {where}: holds a {root}, expected {expected} "
+                                    f"(the artifact's estimator {estimator!r}); refused before loading")
+        model = sio.loads(data, trusted=list(untrusted))
+        return model if estimator is None else _check_class(model, estimator, where)
     raise ArtifactError(f"artifact {where}: unknown kind {kind!r}; expected xgboost or sklearn")
 
 
@@ -171,4 +220,4 @@ def load_artifact(uri: str, expected_sha256: str | None = None) -> tuple[Any, Ar
     found = sha256(data)
     if found != meta.sha256:
         raise ArtifactError(f"artifact file {where}: sha256 mismatch: expected {meta.sha256}, found {found}")
-    return deserialize(data, meta.kind, meta.task, where), meta
+    return deserialize(data, meta.kind, meta.task, where, estimator=meta.estimator), meta

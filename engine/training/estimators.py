@@ -86,9 +86,21 @@ class TrainingLimits:
 
     max_n_estimators: int = 5000  # n_estimators (XGBoost, forests) and max_iter (histogram GBMs)
     pair_timeout_seconds: float = 3600.0  # a pair's grid search + refit; checked between fits
+    max_depth: int = 64  # max_depth of any tree estimator (a deeper tree is a memory bomb, not a model)
+    max_grid_points: int = 256  # points of one model's grid (each is a fit of every segment, every night)
 
 
 BOUNDED_BY_MAX_N_ESTIMATORS = ("n_estimators", "max_iter")
+BOUNDED_BY_MAX_DEPTH = ("max_depth",)
+
+
+class ParamError(ValueError):
+    """A parameter value the estimator does not accept; `key` is its path in the model file
+    (`params.<name>` or `grid.<name>.<index>`)."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
 
 
 def limits_of(cfg: Any) -> TrainingLimits:
@@ -97,7 +109,8 @@ def limits_of(cfg: Any) -> TrainingLimits:
     if configured is None:
         return TrainingLimits()
     return TrainingLimits(max_n_estimators=configured.max_n_estimators,
-                          pair_timeout_seconds=configured.pair_timeout_seconds)
+                          pair_timeout_seconds=configured.pair_timeout_seconds,
+                          max_depth=configured.max_depth, max_grid_points=configured.max_grid_points)
 
 
 def _xgboost_constraints() -> dict[str, list[Any]]:
@@ -126,10 +139,35 @@ def _xgboost_constraints() -> dict[str, list[Any]]:
     }
 
 
+def _accepts_bool(constraints: list[Any]) -> bool:
+    """Whether a constraint list takes True/False as such (Python's bool is an int, so an
+    integer Interval would let `n_estimators: true` through as 1)."""
+    from sklearn.utils._param_validation import Interval, make_constraint
+
+    for c in constraints:
+        made = make_constraint(c)
+        if isinstance(made, Interval) or type(made).__name__ == "_RandomStates":
+            continue
+        try:
+            if made.is_satisfied_by(True):
+                return True
+        except Exception:
+            continue
+    return False
+
+
+def _expected(constraints: list[Any]) -> str:
+    from sklearn.utils._param_validation import make_constraint
+
+    texts = [str(make_constraint(c)) for c in constraints]
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " or " + texts[-1]
+
+
 def check_params(name: str, params: dict[str, Any], *, limits: TrainingLimits | None = None) -> None:
-    """Raise ValueError naming the parameter and what was expected unless every value in
-    `params` has the type and range `name` accepts (scikit-learn: the estimator's own
-    `_parameter_constraints`; XGBoost: `_xgboost_constraints`) and stays within `limits`."""
+    """Raise ParamError (a ValueError) naming the parameter and what was expected unless every
+    value in `params` has the type and range `name` accepts (scikit-learn: the estimator's own
+    `_parameter_constraints`; XGBoost: `_xgboost_constraints`; a boolean only where a boolean
+    is meant) and stays within `limits`."""
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     spec = get_estimator(name)
@@ -140,28 +178,57 @@ def check_params(name: str, params: dict[str, Any], *, limits: TrainingLimits | 
         raise ValueError(f"{name!r} could not be built: {e}") from e
     unknown = sorted(set(params) - set(est.get_params()))
     if unknown:
-        raise ValueError(f"{name!r} has no parameter(s) {unknown}")
+        raise ParamError(f"params.{unknown[0]}", f"{name!r} has no parameter(s) {unknown} "
+                         f"(expected one of {sorted(est.get_params())})")
     constraints = _xgboost_constraints() if spec.kind == "xgboost" else getattr(est, "_parameter_constraints", {})
-    try:
-        validate_parameter_constraints({k: v for k, v in constraints.items() if k in params},
-                                       {k: v for k, v in params.items() if k in constraints}, caller_name=name)
-    except InvalidParameterError as e:
-        raise ValueError(str(e)) from None
-    for key in BOUNDED_BY_MAX_N_ESTIMATORS:
-        value = params.get(key)
-        if isinstance(value, (int, float)) and value > limits.max_n_estimators:
-            raise ValueError(f"parameter {key!r} of {name!r}: expected at most {limits.max_n_estimators} "
-                             f"(training limit max_n_estimators), got {value!r}")
+    for key, value in params.items():
+        if isinstance(value, bool) and key in constraints and not _accepts_bool(constraints[key]):
+            raise ParamError(f"params.{key}", f"The {key!r} parameter of {name} must be {_expected(constraints[key])}. "
+                             f"Got {value!r} (a boolean) instead.")
+        try:
+            if key in constraints:
+                validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
+        except InvalidParameterError as e:
+            raise ParamError(f"params.{key}", str(e)) from None
+    for keys, bound, setting in ((BOUNDED_BY_MAX_N_ESTIMATORS, limits.max_n_estimators, "max_n_estimators"),
+                                 (BOUNDED_BY_MAX_DEPTH, limits.max_depth, "max_depth")):
+        for key in keys:
+            value = params.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > bound:
+                raise ParamError(f"params.{key}", f"parameter {key!r} of {name!r}: expected at most {bound} "
+                                 f"(training.{setting} in project.yaml), got {value!r}")
+
+
+def grid_points(grid: dict[str, list[Any]]) -> int:
+    """How many parameter combinations a grid searches (each is a fit per segment)."""
+    n = 1
+    for values in grid.values():
+        n *= len(values)
+    return n
 
 
 def check_estimator(name: str, task: str, params: dict[str, Any], *, grid: dict[str, list[Any]] | None = None,
                     limits: TrainingLimits | None = None) -> None:
     """Raise ValueError unless `name` is allowed for `task` and accepts `params` and every
-    value of `grid` (types, ranges and `limits`: see `check_params`)."""
+    value of `grid` (types, ranges and `limits`: see `check_params`), and the grid has at
+    most `limits.max_grid_points` points. A ParamError's `key` names the faulty entry."""
     spec = get_estimator(name)
+    limits = limits or TrainingLimits()
     if spec.task != task:
         raise ValueError(f"{name!r} is a {spec.task} estimator, but the model's task is {task!r}")
     check_params(name, params, limits=limits)
-    for key, values in (grid or {}).items():
-        for value in values:
-            check_params(name, {**params, key: value}, limits=limits)
+    grid = grid or {}
+    for key, values in grid.items():
+        if not values:
+            raise ParamError(f"grid.{key}", "expected a non-empty list of values to search")
+        for i, value in enumerate(values):
+            try:
+                check_params(name, {**params, key: value}, limits=limits)
+            except ParamError as e:
+                where = f"grid.{key}.{i}" if e.key == f"params.{key}" else e.key.replace("params.", "grid.", 1)
+                raise ParamError(where, str(e)) from None
+    points = grid_points(grid)
+    if points > limits.max_grid_points:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise ParamError("grid", f"{points} grid points ({sizes}), expected at most {limits.max_grid_points} "
+                         "(training.max_grid_points in project.yaml): every point is a fit of every segment, every night")

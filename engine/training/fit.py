@@ -116,7 +116,11 @@ def make_estimator(spec: EstimatorSpec, params: dict[str, Any], feature_types: d
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore"), cats)], remainder="passthrough")
+    # Dense output: ColumnTransformer goes sparse when the one-hot block is under 30% dense
+    # (a dozen categories), and HistGradientBoosting rejects sparse input ("Sparse data was
+    # passed for X"); the encoded columns of a training set fit in memory as a dense array.
+    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False), cats)],
+                               remainder="passthrough", sparse_threshold=0.0)
     return Pipeline([("encode", encode), ("estimator", est)])
 
 

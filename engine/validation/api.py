@@ -15,6 +15,7 @@ from engine.features import SOURCE_DAYS
 from engine.validation import alerts as alerting
 from engine.validation import learned, store, summaries
 from engine.validation.errors import ReleaseError, ValidationError
+from engine.validation.entity import ENTITY_INDEX
 from engine.validation.evaluate import evaluate
 from engine.validation.suites import load_suite, suite_path
 from engine.validation.verdicts import QUARANTINED, VALID, decide
@@ -90,13 +91,15 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
     path = suite_path(cfg, feature_set)
     suite = load_suite(path) if path.exists() else None
     if suite is None:
+        # one line in the run summary (not also in the log: the terminal would show it twice)
         warning = f"{table} has no expectation suite ({path}): only entity keys" + (
-            " and learned checks" if settings.enabled else "") + f" judged its {len(dates)} partition(s)"
-        log.warning("validation: %s", warning)
+            " and learned checks" if settings.enabled else "") + " judge its partitions"
+        log.debug("validation: %s", warning)
         warnings.append(warning)
     # `_source_days` is lineage (what each partition read), not data: it is not validated.
     df = tables.read(spark, features_path, version=version, partitions=dates).drop(SOURCE_DAYS)
-    aggregations = _summary_aggregations(df.schema, fs, settings) if settings.enabled else []
+    aggregations = _summary_aggregations(df.schema, fs, settings, _model_segments(cfg, feature_set)) \
+        if settings.enabled else []
     evaluation = evaluate(spark, df, suite, dates, entity=list(fs.entity), extra_aggregations=aggregations)
     checks = evaluation.checks
     by_index = {c.index: c for c in checks}
@@ -109,6 +112,13 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
         judgements = _judge(spark, cfg, fs, table, dates, summary_rows, settings,
                             blocked={d for d, v in verdicts.items() if v.status == QUARANTINED})
         learning = [j for j in judgements.values() if j.learning]
+        capped = [j for j in judgements.values() if j.capped]
+        if capped:
+            would = sum(1 for j in capped if j.failed and any(r.severity == "block" for r in j.failed))
+            warnings.append(f"{table}: learned checks would have quarantined {would} of the {len(capped)} "
+                            f"partitions judged (more than max_quarantine_share "
+                            f"{settings.max_quarantine_share:g}): none quarantined by them, their alerts are "
+                            "warnings; look at the data (a changed source?) and release or re-run")
         if learning:
             warnings.append(f"{table}: learned checks in learning mode for {len(learning)} partition(s) "
                             f"(recorded, never quarantining) until {settings.min_history} valid partitions "
@@ -129,9 +139,12 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
         status = verdict.status
         judgement = judgements.get(d)
         if judgement is not None:
+            entity_failed = any(o.index == ENTITY_INDEX for o in failed)
             for r in judgement.failed:
+                if entity_failed and r.statistic == "dup_key_fraction":
+                    continue  # the exact entity check said it already (one alert, not two)
                 f = ValidationFailure(table=table, ds=d, column=None if r.column == "*" else r.column,
-                                      expectation=r.type, severity="warn" if judgement.learning else r.severity,
+                                      expectation=r.type, severity="warn" if judgement.capped else r.severity,
                                       message=r.message or f"{table} ds={d}: {r.type}")
                 failures.append(f)
                 records.append(alerting.alert_record(f, run_id, observed=r.observed,
@@ -164,12 +177,54 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
                             evaluated_by_gx=evaluation.gx_types)
 
 
-def _summary_aggregations(schema, fs, settings) -> list:
+EMPTY_CONTENT = "empty"  # the content id of a partition that has no rows (no files to hash)
+EMPTY_CHECK = "expect_table_row_count_to_be_between"
+
+
+def record_empty_partitions(spark, cfg: Config, feature_set: str, reasons: dict[dt.date, str],
+                            run_id: str) -> ValidationReport:
+    """Quarantine the `features/<feature_set>` partitions that came out with 0 rows (an empty
+    ds= folder or 0-row files in the source): a verdict the scheduler sees (the run is
+    `blocked`, exit 3) with one table-level alert each, `reasons[ds]` saying why. A day
+    already recorded empty keeps its verdict (and a release of it) and is not reported again;
+    when its rows arrive, the partition has content and is validated as any other."""
+    started = time.monotonic()
+    table = _table(feature_set)
+    known = {s.ds: s for s in partition_statuses(spark, cfg, table) if s.content_id == EMPTY_CONTENT}
+    dates = sorted(d for d in reasons if d not in known)
+    if not dates:
+        return ValidationReport(table, [], {}, [], 0, time.monotonic() - started, note="no new empty partitions")
+    version = tables.version(catalog.Catalog.of(cfg).features(feature_set), spark)
+    now = utcnow()
+    failures = [ValidationFailure(table=table, ds=d, column=None, expectation=EMPTY_CHECK, severity="block",
+                                  message=f"{table} ds={d}: 0 rows, expected at least 1 ({reasons[d]})")
+                for d in dates]
+    store.upsert_statuses(spark, cfg, [
+        {"table": table, "ds": f.ds, "status": QUARANTINED, "reasons": store.reasons_json([f]), "run_id": run_id,
+         "updated_at": now, "released_by": None, "release_reason": None, "table_version": version,
+         "content_id": EMPTY_CONTENT} for f in failures])
+    records = [alerting.alert_record(f, run_id, observed=0, expected={"min_value": 1}) for f in failures]
+    alerting.append_lines(catalog.Catalog.of(cfg).alerts_file, records)
+    if cfg.project.validation.webhook_url:
+        alerting.post_webhook(cfg.project.validation.webhook_url, records, run_id)
+    log.warning("validation: %s: %d partition(s) with 0 rows quarantined: %s", table, len(dates),
+                ", ".join(map(str, dates)))
+    return ValidationReport(table, dates, {d: QUARANTINED for d in dates}, failures, 0, time.monotonic() - started)
+
+
+def _model_segments(cfg: Config, feature_set: str) -> list[str]:
+    """The segment_by columns of the models trained on this feature set (a partial load of one
+    segment is watched by default: issue 20)."""
+    return sorted({m.segment_by for m in cfg.models.values() if m.feature_set == feature_set and m.segment_by})
+
+
+def _summary_aggregations(schema, fs, settings, model_segments: list[str] = ()) -> list:
     names = set(schema.fieldNames())
     event_time = fs.event_time if fs.event_time in names else None
     sources = [c for c in dict.fromkeys([*fs.entity, *fs.columns, *([event_time] if event_time else [])]) if c in names]
+    segments = [c for c in dict.fromkeys([*settings.segment_by, *model_segments]) if c in names]
     return summaries.summary_aggregations(schema, entity=fs.entity, event_time=event_time,
-                                          segment_columns=settings.segment_by, source_columns=sources,
+                                          segment_columns=segments, source_columns=sources,
                                           columns=settings.columns)
 
 
@@ -186,7 +241,9 @@ def _judge(spark, cfg: Config, fs, table: str, dates: list[dt.date], new_rows: l
     sources = list(dict.fromkeys([*fs.entity, *fs.columns]))
     judgements = learned.judge(history + new_rows, table=table, days=dates,
                                statuses={d: s.status for d, s in current.items()}, settings=settings,
-                               sources=learned.source_columns_of(fs.features, sources), blocked=blocked)
+                               sources=learned.source_columns_of(fs.features, sources), blocked=blocked,
+                               entity=fs.entity, context=learned.context_columns(fs),
+                               failed_columns=learned.failed_columns_of(current.values()))
     return {j.ds: j for j in judgements}
 
 
@@ -231,6 +288,12 @@ def partition_statuses(spark, cfg: Config, table: str | None = None) -> list[Par
 def quarantined_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
     """The ds partitions of features/<feature_set> whose latest status is quarantined."""
     return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == QUARANTINED}
+
+
+def warned_dates(spark, cfg: Config, feature_set: str) -> set[dt.date]:
+    """The valid partitions of features/<feature_set> whose latest validation warned (a window
+    that reads one records it in `_source_days`; see engine/features.py)."""
+    return {s.ds for s in partition_statuses(spark, cfg, _table(feature_set)) if s.status == VALID and s.reasons}
 
 
 def _current(spark, cfg: Config, feature_set: str) -> tuple[dict[dt.date, str], dict[dt.date, PartitionStatus]]:

@@ -1,6 +1,7 @@
 """The one adapter around Great Expectations' expectation API: everything GX goes through here.
 
-- `SUPPORTED` / `check_version()`: the GX versions this adapter is written and tested for.
+- `SUPPORTED` / `check_version()`: the GX versions this adapter is written and tested for
+  (checked once, when GX is first used: an unsupported GX is one ValidationError line).
 - `expectation(type, kwargs, meta)`, `suite(name, expectations)`: GX objects from suite-file
   JSON (GX coerces and checks the kwargs).
 - `verdict(expectation, metrics)`: GX's verdict from metrics the engine computed in its own
@@ -41,19 +42,35 @@ def version() -> tuple[int, ...]:
     return tuple(parts)
 
 
-def check_version() -> None:
-    """Raise RuntimeError when the installed GX is outside SUPPORTED."""
+def check_version(supported: tuple[tuple[int, int], tuple[int, int]] = SUPPORTED) -> None:
+    """Raise ValidationError (one line: the installed and the supported versions) when the
+    installed GX is outside `supported`. Called once, when GX is first used (`expectation`,
+    `suite`)."""
     import great_expectations as gx
 
-    lo, hi = SUPPORTED
+    from engine.validation.errors import ValidationError
+
+    lo, hi = supported
     if not lo <= version() < hi:
-        raise RuntimeError(f"great_expectations {gx.__version__} is installed; retrain's GX adapter supports "
-                           f">={'.'.join(map(str, lo))},<{'.'.join(map(str, hi))}")
+        raise ValidationError(f"great_expectations {gx.__version__} is installed; retrain's GX adapter supports "
+                              f">={'.'.join(map(str, lo))},<{'.'.join(map(str, hi))} (install the version "
+                              "pyproject.toml pins)")
+
+
+_VERSION_CHECKED = False
+
+
+def _first_use() -> None:
+    global _VERSION_CHECKED
+    if not _VERSION_CHECKED:
+        check_version()
+        _VERSION_CHECKED = True
 
 
 def expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] | None = None):
     """GX's Expectation for one suite-file entry (kwargs coerced and checked by GX; raises
     GX's own exceptions on an invalid entry)."""
+    _first_use()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     return ExpectationConfiguration(type=type_, kwargs=kwargs, meta=meta or {}).to_domain_obj()
@@ -61,6 +78,7 @@ def expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] | None 
 
 def suite(name: str, expectations: list, meta: dict[str, Any] | None = None):
     """GX's ExpectationSuite of Expectation objects or suite-file dicts."""
+    _first_use()
     from great_expectations.core import ExpectationSuite
 
     return ExpectationSuite(name=name, expectations=expectations, meta=meta or {})

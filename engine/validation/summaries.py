@@ -16,6 +16,8 @@ table ('*')        row_count, dup_key_fraction (entity key), dup_row_fraction,
 every column       null_fraction
 numeric            zero_fraction, negative_fraction, distinct, min, max, mean, stddev,
                    p05..p95, mode_share (constant fill, sentinel values)
+int, boolean       value_counts too (a coded category: the driver keeps value shares of a
+                   column with few values)
 string             mode_share, mean_length, upper_share, lower_share, digit_share,
                    space_share, value_counts (detail JSON: the driver derives the share of
                    values unseen in history and case/format variants of seen values)
@@ -72,12 +74,15 @@ def summary_aggregations(schema, *, entity: Iterable[str] = (), event_time: str 
     entity = [c for c in entity if c in kinds]
     if entity:
         key = ", ".join(q(c) for c in entity)
+        # an approximate distinct count may exceed the row count: never a negative fraction
         add("fraction", "dup_key_fraction", TABLE,
-            f"CASE WHEN count(1) = 0 THEN NULL ELSE 1 - approx_count_distinct(xxhash64({key}), 0.01) / count(1) END")
+            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({key}), 0.01) "
+            f"/ count(1)) END")
     every = ", ".join(q(c) for c in kinds if c != "ds")
     if every:
         add("fraction", "dup_row_fraction", TABLE,
-            f"CASE WHEN count(1) = 0 THEN NULL ELSE 1 - approx_count_distinct(xxhash64({every}), 0.01) / count(1) END")
+            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({every}), 0.01) "
+            f"/ count(1)) END")
     sources = [c for c in source_columns if c in kinds and c != "ds"] or [c for c in kinds if c != "ds"]
     add("fingerprint", "fingerprint", TABLE,
         f"sum(pmod(xxhash64({', '.join(q(c) for c in sources)}), {FINGERPRINT_MOD}))")
@@ -102,6 +107,9 @@ def summary_aggregations(schema, *, entity: Iterable[str] = (), event_time: str 
                 add("number", stat, c, f"{fn}({x})")
             add("quantiles", "", c, _quantiles(x))
             add("mode", "mode_share", c, f"approx_top_k({x}, 1, 256)")
+            if kind == "int" or kind == "boolean":  # a coded category (precinct 1..5): its value shares
+                add("counts", "value_counts", c, f"approx_top_k(CAST({v} AS STRING), {VALUE_COUNTS_K}, "
+                                                 f"{VALUE_COUNTS_TRACKED})")
         elif kind == "string":
             add("mode", "mode_share", c, f"approx_top_k({v}, 1, 256)")
             add("number", "mean_length", c, f"avg(length({v}))")
