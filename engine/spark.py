@@ -6,7 +6,7 @@ The JVM jars (Delta Lake for Spark, hadoop-aws + its AWS SDK, the PostgreSQL JDB
 are pinned in jars/pom.xml; `make install` fetches them with Maven into jars/lib/ (or the
 folder named by RETRAIN_JARS). When they are there, a session this module starts gets them
 (`spark.jars`) with Delta's SQL extension and catalog, and its tables default to the
-delta-spark backend (`retrain.storage.backend`, see engine.storage). Under spark-submit the
+delta-spark backend (`spark.retrain.storage.backend`, see engine.storage). Under spark-submit the
 launcher owns the classpath: pass `python -m engine.spark` 's output (the same jars).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Mapping
 
 from engine.errors import BackendError
 
-BACKEND_CONF = "retrain.storage.backend"
+BACKEND_CONF = "spark.retrain.storage.backend"
 BACKENDS = ("delta-spark", "delta-rs")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
