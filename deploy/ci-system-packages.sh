@@ -4,6 +4,7 @@
 #   prometheus-pushgateway -> /usr/bin/prometheus-pushgateway (tests/test_metrics.py)
 #   chromium               -> headless browser (tests/test_report_html.py opens the HTML report)
 #   postgresql             -> initdb/postgres/psql (tests/test_jdbc.py starts a server on 127.0.0.1)
+#   slurm-wlm, munge       -> slurmctld, slurmd, sbatch, munged (tests/test_slurm.py, make test-slow)
 # Idempotent and quiet: prints nothing when all is there; prints apt's output only when it
 # fails. Runs as root, or through `sudo -n` (no password prompt) otherwise.
 # On a host running systemd, the services these packages start on install are stopped and
@@ -19,6 +20,8 @@ command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
     missing="$missing postgresql"
 fi
+[ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1 || missing="$missing slurm-wlm"
+[ -x /usr/sbin/munged ] || missing="$missing munge"
 [ -z "$missing" ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -49,6 +52,12 @@ run apt-get install -y -qq --no-install-recommends $missing
 
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     for pkg in $missing; do
-        $as_root systemctl disable --now "$pkg.service" >/dev/null 2>&1 || true
+        case $pkg in
+            slurm-wlm) services="slurmctld slurmd" ;;
+            *) services=$pkg ;;
+        esac
+        for service in $services; do
+            $as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+        done
     done
 fi

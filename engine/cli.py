@@ -166,7 +166,7 @@ def validate(conf: Path = ConfOpt, date: Optional[str] = typer.Option(None, help
 
 
 @app.command()
-def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="e.g. features/orders"),
+def release(conf: Path = ConfOpt, table: str = typer.Option(..., help="features/<feature_set>"),
             ds: str = typer.Option(..., help="the partition's ds YYYY-MM-DD"),
             reason: str = typer.Option(..., help="why it is safe to use")) -> None:
     """Mark a quarantined partition valid (recorded with who, when and why)."""

@@ -9,8 +9,8 @@ delivery_minutes > promised_minutes), and engineering faults on known days, list
 raw/orders/_faults.json as {ds, column, kind, source_column}: `column` is the column of
 features/orders in which the fault shows.
 
-The demo's Python transform (distance_band) is not here: it lives in the demo's plugin,
-retrain_demo/, which conf/project.yaml names under `plugins:` as a team's own package would be.
+The demo's Python transform is not here: it lives in the demo's plugin, retrain_demo/, which
+conf/project.yaml names under `plugins:` as a team's own package would be.
 """
 from __future__ import annotations
 

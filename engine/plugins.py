@@ -11,7 +11,7 @@ Two ways in, both Python conventions:
       my_team = "my_team.features"            # a module: importing it registers
       other = "other_team.plugin:register"    # or a callable, called once with no arguments
 
-A plugin registers with `engine.features.feature_transform` and
+A plugin registers with `engine.transforms.feature_transform` and
 `engine.training.estimators.register_estimator` when it is imported. `load_config` calls
 `load` right after parsing project.yaml, so every entry point (the CLI, jobs/nightly.py,
 the notebooks, a Python caller) validates transform and estimator names against them.

@@ -19,7 +19,6 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from packaging.specifiers import SpecifierSet
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "deploy" / "k8s" / "retrain-nightly.yaml"
@@ -114,19 +113,26 @@ def test_the_image_runs_what_the_manifest_names_with_the_engines_pins():
     args, instructions = dockerfile()
     pins = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     pyspark = next(p for p in pins if p.startswith("pyspark=="))
-    delta = SpecifierSet(next(p for p in pins if p.startswith("delta-spark")).removeprefix("delta-spark"))
     template = scheduled()["spec"]["template"]
 
     # One Spark version: the pin, the base image, the operator's sparkVersion.
     assert f"pyspark=={args['SPARK_VERSION']}" == pyspark
     assert template["sparkVersion"] == args["SPARK_VERSION"]
-    [base] = [rest for op, rest in instructions if op == "FROM"]
+    base = [rest for op, rest in instructions if op == "FROM"][-1]  # the last stage is the image
     assert base.startswith("docker.io/apache/spark:${SPARK_VERSION}-") and "python3" in base
-    packages = dict(p.rsplit(":", 1) for p in args["SPARK_PACKAGES"].split(","))
-    assert packages["io.delta:delta-spark_2.13"] in delta  # the jars match the Python package
+    # The jars: jars/pom.xml's (what `make install` fetches), built in a Maven stage, on Spark's
+    # class path; the session writes through delta-spark with Delta's extension and catalog.
+    runs = " ".join(rest for op, rest in instructions if op == "RUN")
+    assert "mvn -q -B -f jars/pom.xml validate" in runs and "/opt/spark/jars/" in runs
+    assert any(op == "COPY" and rest.startswith("--from=jars ") for op, rest in instructions)
+    from engine.spark import DELTA_CATALOG, DELTA_EXTENSION
+
+    assert template["sparkConf"]["spark.sql.extensions"] == DELTA_EXTENSION
+    assert template["sparkConf"]["spark.sql.catalog.spark_catalog"] == DELTA_CATALOG
 
     # What the manifest runs is in the image: the job, the conf, the plugins the conf names.
-    copied = {rest.split()[-1].rstrip("/"): rest.split()[0].rstrip("/") for op, rest in instructions if op == "COPY"}
+    copied = {rest.split()[-1].rstrip("/"): rest.split()[0].rstrip("/") for op, rest in instructions
+              if op == "COPY" and not rest.startswith("--from")}
     workdir = [rest for op, rest in instructions if op == "WORKDIR"][-1]
     main = template["mainApplicationFile"].removeprefix("local://")
     assert main.startswith(workdir + "/") and (REPO / main.removeprefix(workdir + "/")).is_file()

@@ -29,7 +29,7 @@ TINY_FEATURES_PY = '''
 """tiny_team's transforms."""
 from pyspark.sql import functions as F
 
-from engine.features import feature_transform
+from engine.transforms import feature_transform
 
 
 @feature_transform("x_squared", outputs=["x_squared"])
@@ -223,7 +223,7 @@ def write_distribution(site: Path, entry_points: str) -> None:
     (site / "ep_team" / "__init__.py").write_text(textwrap.dedent('''
         from pyspark.sql import functions as F
 
-        from engine.features import feature_transform
+        from engine.transforms import feature_transform
         from engine.training.estimators import register_estimator
 
         @feature_transform("x_doubled", outputs=["x_doubled"])

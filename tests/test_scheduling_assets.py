@@ -115,7 +115,13 @@ def test_airflow_dag_runs_nightly_py_nightly_one_at_a_time(tmp_path):
     default_args = evaluate(kwarg(dag, "default_args"), names, env)
     assert default_args["execution_timeout"] < LOCK_TTL  # killed before its lock could go stale
 
-    [task] = calls(tree, "SparkSubmitOperator")
+    # The task is a SparkSubmitOperator (a subclass mapping exit codes to task states:
+    # tests/test_airflow.py runs it in a real Airflow).
+    [subclass] = [n for n in tree.body if isinstance(n, ast.ClassDef)
+                  and [ast.unparse(b) for b in n.bases] == ["SparkSubmitOperator"]]
+    [task] = calls(tree, subclass.name)
+    assert evaluate(kwarg(dag, "default_args"), names, env)["retries"] >= 1  # exit 1 is retried
+    assert set(names["NO_RETRY"]) == {2, 3, 4}  # the codes a retry cannot change (README: exit codes)
     application = Path(evaluate(kwarg(task, "application"), names, env))
     assert application == NIGHTLY and application.is_file()
 
