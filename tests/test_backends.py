@@ -28,6 +28,7 @@ sources:
   orders: {format: parquet, path: ./lakehouse/raw/orders}
   weather: {format: delta, path: ./lakehouse/raw/weather}
 reports: {nightly: false}
+plugins: [retrain_demo]
 """
 MODEL = """\
 model_id: late_delivery

@@ -272,7 +272,7 @@ def test_a_night_whose_lakehouse_is_s3a_on_the_default_backend(spark, s3a, tmp_p
     conf = tmp_path / "conf"
     (conf / "models").mkdir(parents=True)
     (conf / "project.yaml").write_text(
-        f"name: s3a\nlakehouse: s3a://{BUCKET}/night\nreports: {{nightly: false}}\nsources:\n"
+        f"name: s3a\nlakehouse: s3a://{BUCKET}/night\nreports: {{nightly: false}}\nplugins: [retrain_demo]\nsources:\n"
         f"  orders: {{format: parquet, path: {raw / 'raw' / 'orders'}}}\n"
         f"  weather: {{format: delta, path: {raw / 'raw' / 'weather'}}}\n")
     shutil.copy(Path(__file__).resolve().parents[1] / "conf" / "features.yaml", conf)
