@@ -3,6 +3,7 @@
 #   prometheus             -> promtool (tests/test_alert_rules.py)
 #   prometheus-pushgateway -> /usr/bin/prometheus-pushgateway (tests/test_metrics.py)
 #   chromium               -> headless browser (tests/test_report_html.py opens the HTML report)
+#   postgresql             -> initdb/postgres/psql (tests/test_jdbc.py starts a server on 127.0.0.1)
 #   slurm-wlm, munge       -> slurmctld, slurmd, sbatch, munged (tests/test_slurm.py, make test-slow)
 # Idempotent and quiet: prints nothing when all is there; prints apt's output only when it
 # fails. Runs as root, or through `sudo -n` (no password prompt) otherwise.
@@ -16,6 +17,9 @@ if [ ! -x /usr/bin/prometheus-pushgateway ] && ! command -v prometheus-pushgatew
     missing="$missing prometheus-pushgateway"
 fi
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+    missing="$missing postgresql"
+fi
 [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && command -v sbatch >/dev/null 2>&1 || missing="$missing slurm-wlm"
 [ -x /usr/sbin/munged ] || missing="$missing munge"
 [ -z "$missing" ] && exit 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -44,6 +44,37 @@ class Source(Frozen):
 
     format: Literal["delta", "parquet"]
     path: str
+
+
+class JdbcSource(Frozen):
+    """A relational table (or query) read through Spark's JDBC source, with a `ds` date column
+    (alias it in `query` if it has another name). Credentials come from the environment
+    variables named here, never from the YAML; the driver jar is in jars/ (`make install`)."""
+
+    format: Literal["jdbc"]
+    url: str  # jdbc:postgresql://host:5432/db, without user or password
+    table: str | None = None
+    query: str | None = None
+    partition_column: str | None = None  # a date/number column splitting the read into parallel tasks
+    num_partitions: int = Field(4, ge=1)
+    user_env: str | None = None  # e.g. ORDERS_DB_USER: the environment variable holding the user
+    password_env: str | None = None
+    driver: str | None = None  # the JDBC driver class, if Spark cannot tell it from the url
+
+    @model_validator(mode="after")
+    def _one_relation_no_secrets(self) -> "JdbcSource":
+        if (self.table is None) == (self.query is None):
+            raise ValueError("a jdbc source needs exactly one of table or query")
+        if not self.url.startswith("jdbc:"):
+            raise ValueError(f"url must start with jdbc:, got {self.url!r}")
+        if re.search(r"(?i)(password|passwd|pwd)=", self.url) or re.search(r"//[^/@]+:[^/@]+@", self.url):
+            raise ValueError("url must not contain a password: name the environment variable in password_env")
+        return self
+
+    @property
+    def path(self) -> str:
+        """Where it is read from, for messages (there is no file path)."""
+        return f"{self.url} {self.table or '(query)'}"
 
 
 class SparkSettings(Frozen):
@@ -120,7 +151,7 @@ class Project(Frozen):
     name: str = "retrain"
     lakehouse: str = "./lakehouse"
     start_date: dt.date | None = None  # earliest ds the pipeline computes (default: all)
-    sources: dict[str, Source]
+    sources: dict[str, Annotated[Source | JdbcSource, Field(discriminator="format")]]
     spark: SparkSettings = Field(default_factory=SparkSettings)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

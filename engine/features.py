@@ -40,7 +40,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from engine import catalog, tables
+from engine import catalog, jdbc, tables
 from engine.config import AsOfJoin, Config, FeatureSet, Rolling
 from engine.errors import ConfigError, FeatureError, SourceError
 from engine.transforms import TRANSFORMS, Transform, feature_transform  # noqa: F401 (public here too)
@@ -58,6 +58,8 @@ _EVENT_TIME = "_event_time"  # internal: the event time expression's value, for 
 def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
     """The ds partitions a source has (from folder names or the Delta log; no data read)."""
     source = cfg.project.sources[name]
+    if source.format == "jdbc":
+        return jdbc.source_dates(spark, name, source)
     path = cfg.resolve(source.path)
     if source.format == "delta":
         if not tables.exists(path, spark):
@@ -160,7 +162,9 @@ def read_source(spark: SparkSession, cfg: Config, name: str, start: dt.date, end
     says which columns the reader needs, so a column dropped upstream is only an error there."""
     source = cfg.project.sources[name]
     path = cfg.resolve(source.path)
-    if source.format == "delta":
+    if source.format == "jdbc":
+        df = jdbc.read(spark, name, source, start, end)
+    elif source.format == "delta":
         df = tables.read(spark, path)
     else:
         check_parquet_files(name, path, start, end, used)

@@ -6,7 +6,7 @@ The JVM jars (Delta Lake for Spark, hadoop-aws + its AWS SDK, the PostgreSQL JDB
 are pinned in jars/pom.xml; `make install` fetches them with Maven into jars/lib/ (or the
 folder named by RETRAIN_JARS). When they are there, a session this module starts gets them
 (`spark.jars`) with Delta's SQL extension and catalog, and its tables default to the
-delta-spark backend (`retrain.storage.backend`, see engine.storage). Under spark-submit the
+delta-spark backend (`spark.retrain.storage.backend`, see engine.storage). Under spark-submit the
 launcher owns the classpath: pass `python -m engine.spark` 's output (the same jars).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Mapping
 
 from engine.errors import BackendError
 
-BACKEND_CONF = "retrain.storage.backend"
+BACKEND_CONF = "spark.retrain.storage.backend"
 BACKENDS = ("delta-spark", "delta-rs")
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -36,6 +36,8 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     # Delta (delta-spark) rebuilds a table's state in 50 tasks by default; the engine's tables are small.
     "spark.databricks.delta.snapshotPartitions": "8",
+    # Delta's VACUUM lists a table in this many tasks (Spark's default: 10000, minutes on 2 cores).
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "8",
     "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
     "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
 }
@@ -68,7 +70,8 @@ def get_spark(
     builder = SparkSession.builder.appName(app_name)
     if not _launched_by_spark_submit():
         builder = builder.master(master or "local[*]")
-    settings = session_conf(conf, jars=not _launched_by_spark_submit())
+    settings = session_conf(conf, jars=not _launched_by_spark_submit(),
+                            local=(master or "local[*]").startswith("local"))
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -76,7 +79,7 @@ def get_spark(
     return spark
 
 
-def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True) -> dict[str, str]:
+def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True, local: bool = True) -> dict[str, str]:
     """DEFAULTS, then `conf`, plus the jars and Delta's settings when `jars` (the builder
     starts the JVM) and jars/lib has them. Asking for delta-spark without them is an error
     that says how to get them."""
@@ -85,7 +88,7 @@ def session_conf(conf: Mapping[str, str] | None = None, *, jars: bool = True) ->
     if asked is not None and asked not in BACKENDS:
         raise BackendError(f"spark conf {BACKEND_CONF}={asked!r}: expected one of {', '.join(BACKENDS)}")
     if jars and delta_jars():
-        return with_jars(settings)
+        return with_jars(settings, local=local)
     if jars and asked == "delta-spark":
         raise BackendError(f"spark conf {BACKEND_CONF}=delta-spark, but Delta Lake's Spark jars are not in "
                            f"{jars_dir()}: {MAKE_INSTALL}")
@@ -143,11 +146,16 @@ def delta_jars() -> bool:
     return any(Path(j).name.startswith("delta-spark_") for j in jar_files())
 
 
-def with_jars(settings: Mapping[str, str]) -> dict[str, str]:
-    """`settings` plus the jars, Delta's SQL extension and its catalog (kept where set)."""
+def with_jars(settings: Mapping[str, str], *, local: bool = False) -> dict[str, str]:
+    """`settings` plus the jars, Delta's SQL extension and its catalog (kept where set).
+
+    A local session (driver and executors in one JVM) puts them on the driver's class path;
+    `spark.jars` would copy each into the session's temporary folder (the AWS SDK bundle is
+    690 MB). For a cluster they go in `spark.jars`, which ships them to the executors."""
     out = dict(settings)
-    jars = [j for j in (out.get("spark.jars") or "").split(",") if j] + jar_files()
-    out["spark.jars"] = ",".join(dict.fromkeys(jars))
+    key, sep = ("spark.driver.extraClassPath", os.pathsep) if local else ("spark.jars", ",")
+    jars = [j for j in (out.get(key) or "").split(sep) if j] + jar_files()
+    out[key] = sep.join(dict.fromkeys(jars))
     extensions = [e for e in (out.get("spark.sql.extensions") or "").split(",") if e]
     if DELTA_EXTENSION not in extensions:
         extensions.append(DELTA_EXTENSION)

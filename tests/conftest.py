@@ -1,7 +1,7 @@
 """One session-scoped SparkSession for the whole suite, tuned for speed on small data.
 
 It has Delta Lake's jars when `make install` fetched them (jars/lib/), so both storage
-backends run in the one JVM: the suite defaults to delta-rs (`retrain.storage.backend`);
+backends run in the one JVM: the suite defaults to delta-rs (`spark.retrain.storage.backend`);
 a test or module switches with the `backend` fixture below, e.g.
 `@pytest.mark.parametrize("backend", ["delta-rs", "delta-spark"], indirect=True)`."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
     _main.__file__ = "<pytest-xdist worker>"
 
-BACKEND_CONF = "retrain.storage.backend"
+BACKEND_CONF = "spark.retrain.storage.backend"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +40,7 @@ def spark():
             "spark.driver.memory": "2g",
             "spark.python.worker.reuse": "true",
             "spark.databricks.delta.snapshotPartitions": "1",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
             BACKEND_CONF: "delta-rs",
         },
     )

@@ -212,3 +212,80 @@ def test_missing_object_is_one_line_naming_table_partition_and_file(s3, monkeypa
     message = str(e.value)
     assert "\n" not in message
     assert message.startswith(f"table {uri}: partition ds=2026-10-02: file {gone} is missing from storage")
+
+
+# --------------------------------------------------------------------------- through Spark (hadoop-aws)
+
+
+@pytest.fixture(scope="module")
+def s3a(spark, s3):
+    """The session's S3A filesystem (hadoop-aws from jars/lib/s3a) pointed at the server: what
+    a user puts in project.yaml as spark.hadoop.fs.s3a.* settings."""
+    try:
+        spark._jvm.java.lang.Class.forName("org.apache.hadoop.fs.s3a.S3AFileSystem")
+    except Exception:
+        pytest.fail("hadoop-aws is not in this session: run `make install` (Maven, jars/pom.xml)")
+    settings = {"fs.s3a.endpoint": s3, "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
+                "fs.s3a.access.key": KEY, "fs.s3a.secret.key": SECRET, "fs.s3a.endpoint.region": "us-east-1",
+                "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"}
+    hadoop = spark._jsc.hadoopConfiguration()
+    for key, value in settings.items():
+        hadoop.set(key, value)
+        spark.conf.set(f"spark.hadoop.{key}", value)
+    return s3
+
+
+def test_delta_spark_tables_on_s3a(spark, s3a):
+    from tests.test_backends import on
+
+    uri = f"s3a://{BUCKET}/spark/features"
+    df = spark.createDataFrame([(1, "a", D1), (2, "b", D2)], "id long, name string, ds date")
+    with on(spark, "delta-spark"):
+        assert tables.write(spark, df, uri, partition_by=["ds"]) == 0
+        again = spark.createDataFrame([(3, "c", D1)], "id long, name string, ds date")
+        assert tables.write(spark, again, uri, mode="overwrite", partition_by=["ds"], replace_partitions=[D1]) == 1
+        assert sorted(r.id for r in tables.read(spark, uri).collect()) == [2, 3]
+        assert sorted(r.id for r in tables.read(spark, uri, version=0).collect()) == [1, 2]
+        small = f"s3a://{BUCKET}/spark/registry"
+        tables.write_rows(spark, small, pa.table({"k": ["a"], "v": [1]}))
+        tables.upsert_rows(spark, small, pa.table({"k": ["a", "b"], "v": [10, 2]}), keys=["k"])
+        assert sorted(tables.read_rows(small, spark=spark).to_pylist(), key=str) == [{"k": "a", "v": 10},
+                                                                                    {"k": "b", "v": 2}]
+    # the same objects through delta-rs and pyarrow (s3://), no Spark
+    assert sorted(tables.read_rows(uri)["id"].to_pylist()) == [2, 3]
+    assert delta(uri).version() == 1
+
+
+@pytest.mark.slow
+def test_a_night_whose_lakehouse_is_s3a_on_the_default_backend(spark, s3a, tmp_path):
+    """features, validation, training sets, training and registry on s3a:// through
+    delta-spark (the default with the jars); the raw sources stay local."""
+    from engine import pipeline, registry
+    from engine.catalog import Catalog
+    from engine.config import load_config
+    from tests.test_backends import END, MODEL, on
+
+    from engine.demo import generate
+
+    raw = tmp_path / "raw"
+    generate(str(raw), END, days=16, seed=11)
+    conf = tmp_path / "conf"
+    (conf / "models").mkdir(parents=True)
+    (conf / "project.yaml").write_text(
+        f"name: s3a\nlakehouse: s3a://{BUCKET}/night\nreports: {{nightly: false}}\nplugins: [retrain_demo]\nsources:\n"
+        f"  orders: {{format: parquet, path: {raw / 'raw' / 'orders'}}}\n"
+        f"  weather: {{format: delta, path: {raw / 'raw' / 'weather'}}}\n")
+    shutil.copy(Path(__file__).resolve().parents[1] / "conf" / "features.yaml", conf)
+    (conf / "models" / "late_delivery.yaml").write_text(MODEL)
+    cfg = load_config(conf)
+    with on(spark, "delta-spark"):
+        started = time.monotonic()
+        [summary] = pipeline.run(spark, cfg, END)
+        print(f"\ns3a night on delta-spark: {time.monotonic() - started:.1f} s")
+        assert summary.status in ("success", "blocked"), summary
+        lake = Catalog.of(cfg)
+        assert len(tables.partition_values(lake.features("orders"), spark=spark)) == 16
+        [champion] = registry.champions(spark, cfg, "late_delivery")
+        registry.load_model(lake, champion)
+    assert object_sizes(lake.features("orders"))  # the objects are in the bucket
+    assert delta(lake.features("orders")).version() >= 0

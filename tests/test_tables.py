@@ -226,17 +226,17 @@ def test_unknown_backend_and_missing_jars_are_one_line_errors(spark, tmp_path, m
 
     monkeypatch.setenv("RETRAIN_JARS", str(tmp_path / "no-jars"))
     with pytest.raises(BackendError, match=r"delta-spark, but Delta Lake's Spark jars are not in .*make install"):
-        session_conf({"retrain.storage.backend": "delta-spark"})
+        session_conf({"spark.retrain.storage.backend": "delta-spark"})
     assert "spark.jars" not in session_conf({})  # no jars: a plain session on delta-rs
     with pytest.raises(BackendError, match="expected one of delta-spark, delta-rs"):
-        session_conf({"retrain.storage.backend": "delta-lake"})
-    before = spark.conf.get("retrain.storage.backend")
-    spark.conf.set("retrain.storage.backend", "delta-lake")
+        session_conf({"spark.retrain.storage.backend": "delta-lake"})
+    before = spark.conf.get("spark.retrain.storage.backend")
+    spark.conf.set("spark.retrain.storage.backend", "delta-lake")
     try:
-        with pytest.raises(BackendError, match="retrain.storage.backend='delta-lake'"):
+        with pytest.raises(BackendError, match="spark.retrain.storage.backend='delta-lake'"):
             tables.exists(str(tmp_path / "t"), spark)
     finally:
-        spark.conf.set("retrain.storage.backend", before)
+        spark.conf.set("spark.retrain.storage.backend", before)
 
 
 # --------------------------------------------------------------------------- statistics and sizes

@@ -7,7 +7,7 @@
   with delta-rs; the default without the jars, and always what a caller without a
   SparkSession gets (`status`/`report` reading small tables without a JVM).
 
-The backend is a property of the session: Spark conf `retrain.storage.backend`
+The backend is a property of the session: Spark conf `spark.retrain.storage.backend`
 (`delta-spark` | `delta-rs`), else the default above. Nothing outside this package asks
 which one runs; `engine.tables` is the API."""
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["Backend", "Maintenance", "DeltaRs", "DeltaSpark", "backend", "backen
 
 
 def backend_name(spark) -> str:
-    """Which backend `spark` uses: its `retrain.storage.backend`, else delta-spark when the
+    """Which backend `spark` uses: its `spark.retrain.storage.backend`, else delta-spark when the
     session has Delta's extension, else delta-rs."""
     if spark is None:
         return "delta-rs"

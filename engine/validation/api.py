@@ -73,7 +73,7 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
         return ValidationReport(table, [], {}, [], 0, time.monotonic() - started, note="no partitions")
     features_path = catalog.Catalog.of(cfg).features(feature_set)
     version = tables.version(features_path, spark)
-    contents = store.partition_contents(features_path, version) if version is not None else {}
+    contents = store.partition_contents(features_path, version, spark) if version is not None else {}
     missing = [d for d in dates if d not in contents]
     if missing:
         raise ValidationError(f"validation: {table} has no partition ds={missing[0]} "
@@ -302,7 +302,7 @@ def _current(spark, cfg: Config, feature_set: str) -> tuple[dict[dt.date, str], 
     version = tables.version(path, spark)
     if version is None:
         return {}, {}
-    contents = store.partition_contents(path, version)
+    contents = store.partition_contents(path, version, spark)
     verdicts = {s.ds: s for s in partition_statuses(spark, cfg, _table(feature_set))
                 if s.ds in contents and s.content_id == contents[s.ds]}
     return contents, verdicts

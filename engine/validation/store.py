@@ -103,17 +103,11 @@ def read_statuses(spark, cfg) -> list[dict[str, Any]]:
     return [] if rows is None else rows.to_pylist()
 
 
-def partition_contents(path: str, version: int) -> dict[dt.date, str]:
+def partition_contents(path: str, version: int, spark=None) -> dict[dt.date, str]:
     """A content id per ds partition of a Delta table at `version`: a hash of its data files'
     names (from the log; no data read). Any rewrite of a partition writes new files, so it
     changes the id; other partitions' ids stay."""
-    from deltalake import DeltaTable
-
-    actions = pa.table(DeltaTable(catalog.local_path(path) or path, version=version)
-                       .get_add_actions(flatten=True)).select(["path", "partition.ds"]).to_pylist()
-    files: dict[dt.date, list[str]] = {}
-    for a in actions:
-        files.setdefault(a["partition.ds"], []).append(a["path"])
+    files = tables.partition_files(path, version, "ds", spark=spark)
     return {d: hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:32] for d, names in files.items()}
 
 
