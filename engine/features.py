@@ -493,5 +493,11 @@ def stale_dates(spark: SparkSession, cfg: Config, fs: FeatureSet, excluded: Excl
         return []
     sources = {fs.source} | {j.source for j in fs.as_of_joins}
     available = {s: set(source_dates(spark, cfg, s)) for s in sources}
-    return sorted(d for d, read in recorded.items()
-                  if read != frozenset(source_days_read(fs, d, excluded, available, warned=warned)))
+    def now(d: dt.date, read: frozenset) -> frozenset:
+        # A warning that came after the partition was computed (its window day had no verdict
+        # yet) is not a reason to recompute it; a recorded warning that no longer holds (the
+        # day was fixed or released) is.
+        return frozenset(x for x in source_days_read(fs, d, excluded, available, warned=warned)
+                         if not x[0].endswith(WARNED) or x in read)
+
+    return sorted(d for d, read in recorded.items() if read != now(d, read))
