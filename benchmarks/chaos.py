@@ -381,7 +381,9 @@ def orphans(root: Path) -> list[str]:
             if "_delta_log" not in rel and rel not in known:
                 found.append(f"{name}/{rel}")
         found += [f"{name}/_delta_log/{f.name}" for f in (table / "_delta_log").iterdir()
-                  if f.name.startswith(".") or f.name.endswith(".tmp")]
+                  # a temporary file of a commit that never finished; Hadoop's .crc sidecars of
+                  # committed log files (delta-spark writes them) are not residue
+                  if f.name.endswith(".tmp") or (f.name.startswith(".") and not f.name.endswith(".crc"))]
     registry = root / "registry"
     named = set()
     if (registry / "_delta_log").exists():

@@ -411,8 +411,13 @@ def _format_errors(file: Path, prefix: str, error: ValidationError) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif err["type"] == "missing":
+        elif err["type"] in ("missing", "union_tag_not_found"):
+            if err["type"] == "union_tag_not_found":  # a source without `format:`
+                path += "." + str(err["ctx"]["discriminator"]).strip("'")
             msg = "required key is missing"
+        elif err["type"] == "union_tag_invalid":  # e.g. a source's `format: csv`
+            path += "." + str(err["ctx"]["discriminator"]).strip("'")
+            msg = f"expected one of {err['ctx']['expected_tags']}, got {err['ctx']['tag']!r}"
         elif "input" in err and err["type"] not in ("value_error",):
             msg = f"{msg}, got {err['input']!r}"
         msg = msg.removeprefix("Value error, ")
