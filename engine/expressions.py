@@ -10,7 +10,9 @@ file and key):
   (`check_config`): Spark's own parser builds the expression tree and every function is
   named as Spark resolves it. Allowed: Spark's built-in functions minus DENIED_FUNCTIONS.
   Refused: Java reflection, any function that is not built in (a Java/Hive UDF or a
-  catalog function), functions that read outside the row (the file a row came from), and
+  catalog function), functions that read outside the row (the file a row came from, also
+  through the hidden `_metadata` column), IDENTIFIER('name') (a function named by a string),
+  aggregates, window expressions and generators (they read other rows or make several), and
   every subquery (scalar, EXISTS, IN (SELECT ...), which can read any table or file).
 """
 from __future__ import annotations
@@ -28,6 +30,16 @@ DENIED_FUNCTIONS = {
     "input_file_name": "reads the file a row came from, not the row",
     "input_file_block_start": "reads the file a row came from, not the row",
     "input_file_block_length": "reads the file a row came from, not the row",
+    # IDENTIFIER('reflect')(...) calls the function a string names: neither check could judge it
+    "identifier": "names a function or column by a string, which the check cannot judge; write the name itself",
+}
+# `_metadata` is the hidden column of Spark's file sources (_metadata.file_path = input_file_name()).
+METADATA_COLUMN = "_metadata"
+# Functions of these groups (Spark's ExpressionInfo.getGroup) read other rows or make several
+# rows of one; window expressions (... OVER (...)) are refused as such.
+DENIED_GROUPS = {
+    "agg_funcs": "an aggregate reads other rows", "window_funcs": "a window function reads other rows",
+    "generator_funcs": "a generator makes several rows of one",
 }
 _BUILTIN_QUALIFIERS = ((), ("builtin",), ("system", "builtin"))
 _CALL = re.compile(r"`?([A-Za-z_][A-Za-z0-9_.`]*)`?\s*\(")
@@ -71,6 +83,16 @@ def normalise(expr: str) -> str:
 def _denied(name: str, expr: str) -> ValueError:
     return ValueError(f"expression {expr!r} calls {name}(), which is not allowed ({DENIED_FUNCTIONS[name]}; "
                       f"no {', '.join(DENIED_FUNCTIONS)} in feature expressions)")
+
+
+def _other_rows(expr: str, what: str) -> ValueError:
+    return ValueError(f"expression {expr!r} {what}, which is not allowed: an expression computes a value from its own "
+                      "row (use rolling: for aggregates over past days)")
+
+
+def _metadata(expr: str) -> ValueError:
+    return ValueError(f"expression {expr!r} reads the hidden column {METADATA_COLUMN}, which is not allowed (reads "
+                      "the file a row came from, not the row)")
 
 
 def _subquery(expr: str) -> ValueError:
@@ -118,6 +140,15 @@ def check_parsed(spark, expr: str) -> None:
         kind = node.getClass().getSimpleName()
         if "Subquery" in kind or kind in ("Exists", "ListQuery"):
             raise _subquery(expr)
+        if kind == "ExpressionWithUnresolvedIdentifier":  # IDENTIFIER('name')(...) or IDENTIFIER('col')
+            raise _denied("identifier", expr)
+        if kind in ("WindowExpression", "UnresolvedWindowExpression"):
+            raise _other_rows(expr, "is a window expression (... OVER (...))")
+        if kind in ("UnresolvedAttribute", "UnresolvedStar"):
+            names = node.nameParts() if kind == "UnresolvedAttribute" else (
+                node.target().get() if node.target().isDefined() else None)
+            if names is not None and names.size() and str(names.apply(0)).lower() == METADATA_COLUMN:
+                raise _metadata(expr)
         if kind == "UnresolvedFunction":
             names = node.nameParts()
             parts = [str(names.apply(i)) for i in range(names.size())]
@@ -129,6 +160,10 @@ def check_parsed(spark, expr: str) -> None:
                 raise ValueError(f"expression {expr!r} calls {'.'.join(parts)}(), which is not a built-in Spark "
                                  "function (UDFs and catalog functions are not allowed in feature expressions; "
                                  "register a Python transform in code instead)")
+            info = registry.lookupFunction(identifier)
+            group = info.get().getGroup() if info.isDefined() else ""
+            if group in DENIED_GROUPS:
+                raise _other_rows(expr, f"calls {'.'.join(parts)}() ({DENIED_GROUPS[group]})")
         stack.extend(_children(node))
 
 
