@@ -344,14 +344,21 @@ class ModelConfig(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> "ModelConfig":
-        if self.task == "classification" and self.metric not in CLASSIFICATION_METRICS:
-            raise ValueError(f"metric {self.metric!r} is not a classification metric")
-        if self.task == "regression" and self.metric in CLASSIFICATION_METRICS:
-            raise ValueError(f"metric {self.metric!r} is not a regression metric")
+        if (self.task == "classification") != (self.metric in CLASSIFICATION_METRICS):
+            fits = sorted(m for m in HIGHER_IS_BETTER if (m in CLASSIFICATION_METRICS) == (self.task == "classification"))
+            raise ValueError(f"metric: {self.metric!r} is not a {self.task} metric (expected one of {fits} for "
+                             f"task {self.task})")
         if self.eval_window_days >= self.train_window_days:
             raise ValueError("eval_window_days must be smaller than train_window_days")
-        if self.label in self.features:
-            raise ValueError(f"label {self.label!r} is also listed as a feature")
+        for i, name in enumerate(self.features):
+            if name == self.label:
+                raise ValueError(f"features.{i}: {name!r} is the label (label {self.label!r} is also listed as a "
+                                 "feature: the model would learn its own answer)")
+            if name in self.features[:i]:
+                raise ValueError(f"features.{i}: {name!r} is listed twice (also features.{self.features.index(name)})")
+        for key in sorted(set(self.params) & set(self.grid)):
+            raise ValueError(f"grid.{key}: {key!r} is also set in params ({self.params[key]!r}); the grid would "
+                             "replace it: set it in one of them")
         return self
 
     def due(self, day: dt.date) -> bool:
@@ -384,33 +391,93 @@ class Config(Frozen):
         return self.resolve(self.project.lakehouse)
 
 
+class _Loader(yaml.SafeLoader):
+    """safe_load that refuses a key defined twice in one mapping (PyYAML keeps the last one
+    silently: a second `label:` would retrain a model on another label)."""
+
+
+def _unique_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    first: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: merged keys may be overridden
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            seen = first.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # an unhashable key: construct_mapping says so
+            continue
+        if seen != key_node.start_mark.line:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is defined twice (first at line {seen + 1})", key_node.start_mark)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
 def _read_yaml(path: Path) -> Any:
+    """The YAML document of `path`; a ConfigError on one line naming the file, line and column."""
     try:
-        with path.open() as f:
-            return yaml.safe_load(f)
+        data = path.read_bytes()
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: file not found") from e
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigError(f"{path}: not valid UTF-8 at line {line}, column {column} (byte 0x{data[e.start]:02x}): "
+                          "expected a UTF-8 text file (save it as UTF-8)") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(e.problem or e.context or "").split())
+        if "'\\t'" in problem:
+            problem += " (YAML indents with spaces, not tabs)"
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
 
 
 def _parse(model: type[BaseModel], data: Any, file: Path, prefix: str = "", **extra: Any):
+    if data is None and not prefix:
+        raise ConfigError(f"{file}: the file is empty (or holds only comments), expected a mapping")
     if not isinstance(data, dict):
         where = f" at {prefix}" if prefix else ""
         raise ConfigError(f"{file}{where}: expected a mapping, got {type(data).__name__}")
     try:
         return model.model_validate({**data, **extra})
     except ValidationError as e:
-        raise ConfigError(_format_errors(file, prefix, e)) from e
+        raise ConfigError(_format_errors(file, prefix, e, model)) from e
 
 
-def _format_errors(file: Path, prefix: str, error: ValidationError) -> str:
+def _format_errors(file: Path, prefix: str, error: ValidationError, model: type[BaseModel] | None = None) -> str:
+    import difflib
+
+    errors = error.errors()
+    fields = list(model.model_fields) if model is not None else []
+    # a misspelt key (`featurs:`) is one error, "unknown key (did you mean 'features'?)", not
+    # also "features: required key is missing"
+    missing = {err["loc"][0] for err in errors if err["type"] == "missing" and len(err["loc"]) == 1}
+    meant: dict[str, str] = {}
+    for err in errors:
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+            close = difflib.get_close_matches(str(err["loc"][0]), fields, n=1)
+            if close:
+                meant[str(err["loc"][0])] = close[0]
     lines = []
-    for err in error.errors():
+    for err in errors:
         path = ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(err["loc"]))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            if len(err["loc"]) == 1 and str(err["loc"][0]) in meant:
+                msg += f" (did you mean {meant[str(err['loc'][0])]!r}?)"
+        elif err["type"] == "missing" and len(err["loc"]) == 1 and err["loc"][0] in missing \
+                and err["loc"][0] in meant.values():
+            continue  # said with the misspelt key
         elif err["type"] in ("missing", "union_tag_not_found"):
             if err["type"] == "union_tag_not_found":  # a source without `format:`
                 path += "." + str(err["ctx"]["discriminator"]).strip("'")
@@ -421,6 +488,9 @@ def _format_errors(file: Path, prefix: str, error: ValidationError) -> str:
         elif "input" in err and err["type"] not in ("value_error",):
             msg = f"{msg}, got {err['input']!r}"
         msg = msg.removeprefix("Value error, ")
+        if not path and re.match(r"^[A-Za-z_][\w.]*: ", msg):  # a model check that names its key
+            lines.append(f"{file}: {msg}")
+            continue
         lines.append(f"{file}: {path or '(top level)'}: {msg}")
     return "\n".join(lines)
 

@@ -71,8 +71,12 @@ def source_dates(spark: SparkSession, cfg: Config, name: str) -> list[dt.date]:
             raise SourceError(f"source {name}: no Parquet dataset at {path} (expected ds=YYYY-MM-DD folders)")
         dates = []
         for entry in os.listdir(local):
-            if entry.startswith("ds="):
+            # Spark's partition discovery reads DS=... as ds and parses ds=20261020 as a date
+            # too: a second spelling of a day would be read twice. Only ds=YYYY-MM-DD is a day.
+            if entry.lower().startswith("ds="):
                 try:
+                    if not re.fullmatch(r"ds=\d{4}-\d{2}-\d{2}", entry):
+                        raise ValueError(entry)
                     dates.append(dt.date.fromisoformat(entry[3:]))
                 except ValueError as e:
                     raise SourceError(f"source {name}: folder {entry!r} in {path} is not ds=YYYY-MM-DD") from e
@@ -97,7 +101,14 @@ def check_parquet_files(name: str, path: str, start: dt.date, end: dt.date,
         infos = fs.get_file_info(pafs.FileSelector(f"{root}/{folder}", allow_not_found=True))
         for info in sorted(infos, key=lambda i: i.path):
             base = info.base_name
-            if info.type != pafs.FileType.File or base.startswith((".", "_")):
+            if base.startswith((".", "_")):
+                continue
+            if info.type == pafs.FileType.Directory:  # Spark would read it too (a link to . forever)
+                link = " (a link to a folder)" if catalog.local_path(path) is not None and os.path.islink(
+                    os.path.join(catalog.local_path(path), folder, base)) else ""
+                raise SourceError(f"source {name} {folder}: {base} is a folder{link} in {path}/{folder}, expected "
+                                  "only Parquet files in a partition folder")
+            if info.type != pafs.FileType.File:
                 continue
             try:
                 with fs.open_input_file(info.path) as f:
@@ -367,6 +378,7 @@ def build_features(spark: SparkSession, cfg: Config, fs: FeatureSet, dates: list
             missing = [k for k in spec.by if k not in src.columns]
             if missing:
                 raise FeatureError(f"feature set {fs.name}: rolling {spec.name!r}: source has no column {missing}")
+            _checked_select(src, [F.expr(spec.column)], [f"rolling {spec.name!r} column {spec.column!r}"], fs)
             rolled = rolling_feature(spec, history, targets)
             rows = rows.join(rolled, on=[*spec.by, "ds"], how="left")
             if spec.agg == "count":

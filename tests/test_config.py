@@ -108,7 +108,7 @@ def test_model_errors_name_file_and_key(conf):
     (models / "m1.yaml").write_text(base + "cadence: every night\n")
     assert "m1.yaml: cadence:" in error_of(conf)
     (models / "m1.yaml").write_text(base.replace("metric: auc", "metric: rmse"))
-    assert "m1.yaml: (top level): metric 'rmse' is not a classification metric" in error_of(conf)
+    assert "m1.yaml: metric: 'rmse' is not a classification metric" in error_of(conf)
 
 
 @pytest.mark.parametrize(("key", "old", "new"), [

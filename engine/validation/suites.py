@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from engine.validation.errors import SuiteError
 
@@ -70,6 +70,23 @@ def load_suite(path: str | Path) -> Suite:
     if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
         raise SuiteError(f"{path}: expected a GX suite object with an 'expectations' list")
     return parse_suite(data, str(path))
+
+
+COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")  # kwargs that name columns of the table
+
+
+def check_columns(suite: Suite, columns: Iterable[str], table: str) -> None:
+    """Raise SuiteError when an expectation names a column `table` does not have: a typo in a
+    suite would otherwise quarantine every partition ('could not be evaluated')."""
+    known = set(columns)
+    for check in suite.checks:
+        for key in COLUMN_KWARGS:
+            value = check.kwargs.get(key)
+            for name in ([value] if isinstance(value, str) else value if isinstance(value, list) else []):
+                if name not in known:
+                    raise SuiteError(f"{suite.path}: expectations[{check.index}] ({check.type}): kwargs.{key}: "
+                                     f"column {name!r} is not a column of {table} (expected one of "
+                                     f"{sorted(known)})")
 
 
 def parse_suite(data: dict[str, Any], where: str = "<suite>") -> Suite:
