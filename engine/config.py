@@ -356,9 +356,6 @@ class ModelConfig(Frozen):
                                  "feature: the model would learn its own answer)")
             if name in self.features[:i]:
                 raise ValueError(f"features.{i}: {name!r} is listed twice (also features.{self.features.index(name)})")
-        for key in sorted(set(self.params) & set(self.grid)):
-            raise ValueError(f"grid.{key}: {key!r} is also set in params ({self.params[key]!r}); the grid would "
-                             "replace it: set it in one of them")
         return self
 
     def due(self, day: dt.date) -> bool:
@@ -594,6 +591,9 @@ def load_config(conf_dir: str | Path) -> Config:
             raise ConfigError(f"{file}: {e.key}: {e}") from e
         except ValueError as e:
             raise ConfigError(f"{file}: estimator: {e}") from e
+        for key in sorted(set(model.params) & set(model.grid)):
+            raise ConfigError(f"{file}: grid.{key}: {key!r} is also set in params ({model.params[key]!r}); the grid "
+                              "would replace it: set it in one of them")
         models[model.model_id] = model
 
     return Config(root=root, project=project, feature_sets=feature_sets, models=models)

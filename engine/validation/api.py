@@ -17,7 +17,7 @@ from engine.validation import learned, store, summaries
 from engine.validation.errors import ReleaseError, ValidationError
 from engine.validation.entity import ENTITY_INDEX
 from engine.validation.evaluate import evaluate
-from engine.validation.suites import load_suite, suite_path
+from engine.validation.suites import check_columns, load_suite, suite_path
 from engine.validation.verdicts import QUARANTINED, VALID, decide
 
 log = logging.getLogger("retrain.validation")
@@ -98,6 +98,8 @@ def validate_partitions(spark, cfg: Config, feature_set: str, dates: list[dt.dat
         warnings.append(warning)
     # `_source_days` is lineage (what each partition read), not data: it is not validated.
     df = tables.read(spark, features_path, version=version, partitions=dates).drop(SOURCE_DAYS)
+    if suite is not None:  # a suite naming a column the table lacks is the suite's fault, not the data's
+        check_columns(suite, df.columns, table)
     aggregations = _summary_aggregations(df.schema, fs, settings, _model_segments(cfg, feature_set)) \
         if settings.enabled else []
     evaluation = evaluate(spark, df, suite, dates, entity=list(fs.entity), extra_aggregations=aggregations)

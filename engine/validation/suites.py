@@ -76,8 +76,9 @@ COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")  # kwargs that
 
 
 def check_columns(suite: Suite, columns: Iterable[str], table: str) -> None:
-    """Raise SuiteError when an expectation names a column `table` does not have: a typo in a
-    suite would otherwise quarantine every partition ('could not be evaluated')."""
+    """Raise SuiteError when an expectation names a column `table` does not have (validation
+    calls it before any verdict is written): a typo in a suite would otherwise quarantine
+    every partition ('could not be evaluated')."""
     known = set(columns)
     for check in suite.checks:
         for key in COLUMN_KWARGS:
