@@ -31,6 +31,7 @@ Prints one line per trial and a summary by failure kind. A script, not a test (t
 runs two trials).
 
     python benchmarks/chaos.py --trials 30 [--days 36] [--end 2026-10-19] [--seed 1] [--keep DIR] [--mini]
+                               [--backend delta-spark|delta-rs]
 """
 from __future__ import annotations
 
@@ -100,10 +101,11 @@ max_quarantined_share: 0.6   # the mini window holds the demo's fault days: trai
 """
 
 
-def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7, mini: bool = False) -> Path:
+def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int = 7, mini: bool = False,
+                   backend: str | None = None) -> Path:
     """A demo project (conf, expectations, raw data) generated once; trials copy it. `mini`:
-    one small daily model over MINI_DAYS days, two shuffle partitions (a trial in about a
-    minute: what `make test` runs)."""
+    one small daily model over MINI_DAYS days, two shuffle partitions (what `make test` runs).
+    `backend`: the storage backend the nights use (default: the CLI's, delta-spark with the jars)."""
     from engine.demo import generate
 
     src = base / "source"
@@ -114,6 +116,9 @@ def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int =
     if mini:  # two shuffle partitions, no HTML report (Data Docs): a trial in about a minute
         project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2")
         project += "\nreports: {nightly: false}\n"
+    if backend:
+        project = project.replace("  conf:\n", f"  conf:\n    spark.retrain.storage.backend: {backend}\n", 1)
+        assert backend in project, "conf/project.yaml has no spark.conf section to set the backend in"
     (src / "conf" / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", src / "conf")
     if mini:
@@ -543,15 +548,18 @@ def main(argv: list[str] | None = None) -> list[TrialResult]:
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill delays")
     parser.add_argument("--keep", type=Path, default=None, help="work directory to keep (default: a temp dir, removed)")
     parser.add_argument("--mini", action="store_true", help=f"a small project: {MINI_DAYS} days, one small daily model")
+    parser.add_argument("--backend", choices=["delta-spark", "delta-rs"], default=None,
+                        help="storage backend of the nights (default: the CLI's, delta-spark with the jars)")
     args = parser.parse_args(argv)
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="retrain-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     try:
-        source = prepare_source(work, args.days, args.end, mini=args.mini)
+        source = prepare_source(work, args.days, args.end, mini=args.mini, backend=args.backend)
         clean, seconds, code = clean_run(source, work, args.end)
-        print(f"clean run of {args.end}: {seconds:.1f} s, exit {code}, {len(clean.tables)} tables, "
+        print(f"clean run of {args.end} ({args.backend or 'default backend'}"
+              f"{', mini project' if args.mini else ''}): {seconds:.1f} s, exit {code}, {len(clean.tables)} tables, "
               f"{len(clean.artifacts)} artifacts", flush=True)
         results = []
         for i in range(1, args.trials + 1):
