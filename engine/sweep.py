@@ -188,7 +188,7 @@ def drop_unjudged_evidence(cfg: Config, table: str, dates: list, attempts: set[s
     A partition's verdicts commit in the order they ran, so evidence of a validation that
     ran after the partition's current verdict (or of an attempt whose verdict is not there)
     is evidence no verdict ever used."""
-    from deltalake import DeltaTable
+    import pyarrow as pa
 
     from engine import tables
     from engine.validation import partition_statuses
@@ -213,11 +213,9 @@ def drop_unjudged_evidence(cfg: Config, table: str, dates: list, attempts: set[s
                 orphans.setdefault(r["ds"], set()).add(r["run_id"])
         if not orphans:
             continue
-        predicate = " OR ".join(
-            f"(ds = CAST('{ds.isoformat()}' AS DATE) AND run_id IN ({', '.join(repr(i) for i in sorted(ids))}))"
-            for ds, ids in sorted(orphans.items()))
-        metrics = DeltaTable(catalog.native(path)).delete(f"\"table\" = '{table}' AND ({predicate})")
-        n = int(metrics.get("num_deleted_rows", 0) or 0) if isinstance(metrics, dict) else 0
+        keys = [{"table": table, "ds": ds, "run_id": i} for ds, ids in sorted(orphans.items()) for i in sorted(ids)]
+        fields = pa.schema([rows.schema.field(c) for c in ("table", "ds", "run_id")])
+        n = tables.delete_rows(None, path, pa.Table.from_pylist(keys, fields))
         deleted += n
         log.warning("%s: deleted %d rows of %s that an unfinished attempt wrote for %d partition(s) without "
                     "committing their verdict", spec.name, n, table, len(orphans))

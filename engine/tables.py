@@ -28,7 +28,7 @@ from engine.storage.delta_rs import _delta_table  # noqa: F401  (benchmarks/delt
 from engine.storage.schemas import PartitionValues, SchemaMode, check_mode, nullable, pv
 
 __all__ = ["Maintenance", "exists", "version", "arrow_schema", "partition_values", "partition_files", "num_records",
-           "read", "write", "write_rows", "upsert_rows", "read_rows", "read_failure", "maintain",
+           "read", "write", "write_rows", "upsert_rows", "delete_rows", "read_rows", "read_failure", "maintain",
            "maintain_small_tables"]
 
 
@@ -129,6 +129,15 @@ def upsert_rows(spark, path: str, rows: pa.Table, keys: Sequence[str], partition
     if not backend.exists(path):
         return write_rows(spark, path, rows, partition_by=partition_by)
     return backend.upsert_rows(path, rows, keys)
+
+
+def delete_rows(spark, path: str, keys: pa.Table) -> int:
+    """Delete the rows equal on every column of `keys` to one of its rows, in one commit;
+    returns how many were deleted (0 when there is no table)."""
+    backend = storage.backend(spark)
+    if keys.num_rows == 0 or not backend.exists(path):
+        return 0
+    return backend.delete_rows(path, keys)
 
 
 # --------------------------------------------------------------------------- errors

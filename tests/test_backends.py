@@ -145,7 +145,6 @@ def test_rerun_of_a_processed_night_changes_nothing(night):
     assert after == before
 
 
-@pytest.mark.slow  # a third night per backend: minutes on 2 cores
 def test_lakehouse_moves_to_the_other_backend_after_checkpoints_and_vacuum(spark, night, tmp_path):
     first, done, _, _, _, _ = night
     then = {"delta-rs": "delta-spark", "delta-spark": "delta-rs"}[first]
@@ -164,7 +163,7 @@ def test_lakehouse_moves_to_the_other_backend_after_checkpoints_and_vacuum(spark
         [summary] = pipeline.run(spark, cfg, NEXT)
         assert summary.status in ("success", "blocked"), summary
         assert len(tables.partition_values(lake.features("orders"), spark=spark)) == DAYS + 1
-        for t in TABLES:
+        for t in ("features/orders", "runs"):  # and the other backend maintains what it continued
             tables.maintain(lake.path(t), checkpoint_every=1, max_files=1, spark=spark)
         [champion] = registry.champions(spark, cfg, "late_delivery")
         registry.load_model(lake, champion)

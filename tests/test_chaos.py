@@ -1,8 +1,8 @@
 """Crash safety, trials of benchmarks/chaos.py: SIGKILL of the whole process group at a
 uniformly random moment of a night, the same command again, and the lakehouse and exit code
-compared with a clean night's. `make test` runs one trial on the mini project (a random
-kill point each time: CHAOS_SEED=<n> repeats one); `make test-slow` runs 30 of them and two on
-the demo project.
+compared with a clean night's. `make test` runs one trial on the mini project on delta-rs (the
+cheaper backend: a random kill point each time, CHAOS_SEED=<n> repeats one); `make test-slow`
+runs 30 of them on the default backend (delta-spark) and two on the demo project.
 
 Subprocess runs of the CLI (each its own SparkSession, as a scheduler would start them);
 no SparkSession in this process."""
@@ -34,12 +34,12 @@ def _seed() -> int:
     return int(os.environ.get("CHAOS_SEED") or random.SystemRandom().randrange(1, 10**6))
 
 
-# One trial is three nights (clean, killed, retry): 507 s on a clean clone at load 4-6, a third of
-# make test's budget, so it runs in make test-slow with the 30 trials.
-@pytest.mark.slow
+# One trial is three nights (clean, killed, retry) of the mini project, each its own process.
 def test_a_night_killed_at_a_random_moment_ends_as_a_clean_night(tmp_path):
     seed = _seed()
-    [result] = chaos.main(["--mini", "--trials", "1", "--seed", str(seed), "--keep", str(tmp_path)])
+    print(f"CHAOS_SEED={seed}")
+    [result] = chaos.main(["--mini", "--backend", "delta-rs", "--trials", "1", "--seed", str(seed),
+                           "--keep", str(tmp_path)])
     assert result.identical, f"CHAOS_SEED={seed}: {result.line()}"
 
 

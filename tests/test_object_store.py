@@ -92,7 +92,7 @@ def s3(tmp_path_factory):
             pytest.skip(f"SeaweedFS did not start (exit {proc.returncode}, last error {error}): {tail}")
         yield endpoint
     finally:
-        stop(proc, timeout=20)
+        stop(proc, timeout=3)  # its data is a temp folder: no graceful shutdown needed
         log.close()
         for k, v in saved.items():
             if v is None:
@@ -256,7 +256,6 @@ def test_delta_spark_tables_on_s3a(spark, s3a):
     assert delta(uri).version() == 1
 
 
-@pytest.mark.slow
 def test_a_night_whose_lakehouse_is_s3a_on_the_default_backend(spark, s3a, tmp_path):
     """features, validation, training sets, training and registry on s3a:// through
     delta-spark (the default with the jars); the raw sources stay local."""

@@ -185,6 +185,12 @@ def test_backend_writes_replaces_time_travels_and_upserts(spark, backend, tmp_pa
         assert not protocol.reader_features and not protocol.writer_features
     assert sorted(r["k"] for r in delta_rs_view(small).to_pyarrow_table().to_pylist()) == ["a", "b", "c"]
     assert tables.read_rows(small).num_rows == 3  # spark=None: delta-rs, no JVM
+    # delete by keys: rows equal on every key column go, in one commit
+    before = tables.version(small, spark)
+    assert tables.delete_rows(spark, small, pa.table({"k": ["a", "c", "nope"], "v": [1, 99, 1]})) == 1
+    assert sorted(r["k"] for r in tables.read_rows(small, spark=spark).to_pylist()) == ["b", "c"]
+    assert tables.version(small, spark) == before + 1
+    assert tables.delete_rows(spark, str(tmp_path / "absent"), pa.table({"k": ["a"]})) == 0
 
 
 @BOTH

@@ -53,4 +53,8 @@ class Backend(Protocol):
 
     def upsert_rows(self, path: str, rows: pa.Table, keys: Sequence[str]) -> int: ...
 
+    def delete_rows(self, path: str, keys: pa.Table) -> int:
+        """Delete the rows equal on every column of `keys` to one of its rows (one MERGE
+        commit); returns the rows deleted."""
+
     def maintain(self, path: str, checkpoint_every: int, max_files: int) -> Maintenance: ...

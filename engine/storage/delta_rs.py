@@ -148,6 +148,15 @@ class DeltaRs:
             raise TableError(f"table {path}: upsert failed, nothing was changed: {e}") from e
         return _delta_table(path).version()
 
+    def delete_rows(self, path: str, keys: pa.Table) -> int:
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys.column_names)
+        try:
+            metrics = (_delta_table(path).merge(keys, predicate, source_alias="s", target_alias="t")
+                       .when_matched_delete().execute())
+        except Exception as e:
+            raise TableError(f"table {path}: delete failed, nothing was changed: {e}") from e
+        return int(metrics.get("num_target_rows_deleted", 0) or 0)
+
     # ------------------------------------------------------------------ maintenance
 
     def maintain(self, path: str, checkpoint_every: int, max_files: int) -> Maintenance:

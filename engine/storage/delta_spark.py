@@ -196,6 +196,17 @@ class DeltaSpark:
             raise TableError(f"table {path}: upsert failed, nothing was changed: {_first_line(e)}") from e
         return self._latest(path)
 
+    def delete_rows(self, path: str, keys: pa.Table) -> int:
+        from delta.tables import DeltaTable
+
+        predicate = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys.column_names)
+        try:
+            result = (DeltaTable.forPath(self.spark, path).alias("t")
+                      .merge(self.spark.createDataFrame(keys).alias("s"), predicate).whenMatchedDelete().execute())
+        except Exception as e:
+            raise TableError(f"table {path}: delete failed, nothing was changed: {_first_line(e)}") from e
+        return int(result.collect()[0]["num_deleted_rows"])
+
     # ------------------------------------------------------------------ maintenance
 
     def maintain(self, path: str, checkpoint_every: int, max_files: int) -> Maintenance:
