@@ -577,3 +577,11 @@ def test_an_old_date_runs_with_backfill(project: Path):
     code, output = invoke("run", "--conf", str(project / "conf"), "--date", old.isoformat(), "--backfill")
     assert code in (0, 3), output[-2000:]
     assert f"logical date {old}" in output
+
+
+# The cases the corpus had not seen (issue 16) live in tests/bad_inputs_unseen.py; imported here,
+# they run in this module and share its base night.
+from tests.bad_inputs_unseen import (  # noqa: E402,F401
+    test_a_suite_naming_a_column_the_table_lacks_is_a_config_error, test_an_extra_raw_column_is_accepted_and_not_written,
+    test_the_unseen_cases_are_unseen, test_unseen_bad_input,
+)

@@ -2,6 +2,9 @@
 repeated with cases this project has not seen"): the same harness (one module-scoped night,
 a copy of the project per case, the CLI in-process), the same assertions (exit code, a one-line
 message naming the file / key / partition / column, nothing committed changed).
+
+Not a test module itself: tests/test_bad_inputs.py imports these tests, so they run in that
+module and share its one base night (a night costs a minute or two of make test).
 """
 from __future__ import annotations
 
