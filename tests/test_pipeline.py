@@ -161,7 +161,8 @@ def verdicts(spark, cfg):
                   for r in rows)
 
 
-def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, tmp_path, demo_source):
+@pytest.mark.parametrize("backend", ["delta-rs", "delta-spark"], indirect=True)
+def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, backend, tmp_path, demo_source):
     """A run dies between the features commit and the validation commit (an interrupt raised
     where validation would start; a SIGKILL leaves the same state). The next run finds
     `features: nothing new` yet validates and quarantines exactly as a clean run does, and
