@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from engine.errors import RetrainError, UsageError
-from engine.exit_codes import EXIT_BLOCKED, EXIT_OK, error_label, exit_code
+from engine.exit_codes import EXIT_BLOCKED, EXIT_FAILED, EXIT_OK, error_label, exit_code, lost_spark
 from engine.signals import Terminated, handle_termination
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -58,6 +58,12 @@ def _exit_codes() -> Iterator[None]:
         # escaped: a message naming a type such as timestamp[us, tz=UTC] is not rich markup
         err.print(f"[red]{error_label(e)}:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(exit_code(error=e)) from e
+    except Exception as e:
+        text = lost_spark(e)
+        if text is None:
+            raise  # a bug: its traceback is what to report
+        err.print(f"[red]failed:[/red] {escape(text)}", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from e
 
 
 def _session(cfg):

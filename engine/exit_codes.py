@@ -52,6 +52,25 @@ def exit_code(*, summaries: Iterable = (), error: BaseException | None = None) -
     return max(codes, key=_SERIOUSNESS.index, default=EXIT_OK)
 
 
+def lost_spark(error: BaseException) -> str | None:
+    """One line for an error that only says the Spark driver JVM went away (killed with its
+    process group, out of memory, its session ended by a heartbeat timeout) — a connection
+    error raised inside py4j — instead of a py4j traceback; None for any other error."""
+    from py4j.protocol import Py4JNetworkError
+
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    through_py4j = any("/py4j/" in f.replace("\\", "/") for f in frames)
+    if not (isinstance(error, Py4JNetworkError) or (through_py4j and (
+            isinstance(error, ConnectionError) or "Answer from Java side is empty" in str(error)))):
+        return None
+    first = (str(error).strip().splitlines() or [""])[0][:200]
+    return (f"the Spark driver JVM went away ({type(error).__name__}: {first}); the night is not processed and "
+            "the next run retries it (Spark's log above says why the JVM ended)")
+
+
 def error_label(error: BaseException) -> str:
     """How an entry point introduces the one-line message of `error`: 'error' when nothing
     ran (config, usage, another run holds the lakehouse), 'failed' when the run failed."""

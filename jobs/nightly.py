@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine import pipeline
     from engine.config import load_config
     from engine.errors import RetrainError, UsageError
-    from engine.exit_codes import error_label, exit_code
+    from engine.exit_codes import error_label, exit_code, lost_spark
     from engine.report import render_summary
     from engine.signals import Terminated, handle_termination
     from engine.spark import get_spark
@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RetrainError, Terminated) as e:
         print(f"{error_label(e)}: {e}", file=sys.stderr)
         return exit_code(error=e)
+    except Exception as e:
+        if lost_spark(e) is None:
+            raise
+        print(f"failed: {lost_spark(e)}", file=sys.stderr)
+        return 1
     for summary in summaries:
         render_summary(console, summary)
     return exit_code(summaries=summaries)

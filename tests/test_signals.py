@@ -102,3 +102,31 @@ def test_sigint_during_training_is_recorded(tmp_path):
     root = _project(tmp_path, days=16, models=True)
     code, output = _signal_during(root, "train", signal.SIGINT)
     _check_recorded(root, code, output, signal.SIGINT, "train")
+
+
+def test_a_spark_jvm_that_went_away_is_one_line_and_exit_1(capsys):
+    """A py4j call to a JVM that is gone (here: a gateway port nobody listens on) ends the
+    command with one line and exit 1, not py4j's traceback; other errors keep theirs."""
+    import socket
+
+    import typer
+    from py4j.java_gateway import GatewayParameters, JavaGateway
+
+    from engine.cli import _exit_codes
+    from engine.exit_codes import lost_spark
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gateway = JavaGateway(gateway_parameters=GatewayParameters(address="127.0.0.1", port=port))
+    with pytest.raises(typer.Exit) as e:
+        with _exit_codes():
+            gateway.jvm.java.lang.System.currentTimeMillis()
+    assert e.value.exit_code == 1
+    out = capsys.readouterr().err
+    assert "the Spark driver JVM went away" in out and "the next run retries it" in out
+    assert "Traceback" not in out and len(out.strip().splitlines()) == 1
+    assert lost_spark(ConnectionRefusedError("a webhook, not py4j")) is None  # not through py4j
+    with pytest.raises(ZeroDivisionError):
+        with _exit_codes():
+            1 / 0
