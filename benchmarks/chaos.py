@@ -533,7 +533,10 @@ def trial(source: Path, work: Path, day: dt.date, clean: State, clean_seconds: f
 def summarize(results: list[TrialResult]) -> str:
     kinds = collections.Counter(k for r in results for k in {k for k, _ in r.diffs})
     same = sum(r.identical for r in results)
-    lines = [f"chaos: {len(results)} trials, {same} identical to the clean run, {len(results) - same} different"]
+    killed = sum(r.killed.code is None for r in results)
+    lines = [f"chaos: {len(results)} trials, {same} identical to the clean run, {len(results) - same} different",
+             f"  {killed} kills landed in a running night, {len(results) - killed} came after it had finished "
+             f"(the kill window is 1.1 x the clean run, timed once: a less loaded machine ends sooner)"]
     lines += [f"  {n:3d} trials: {kind}" for kind, n in kinds.most_common()]
     with open("/proc/loadavg") as f:
         lines.append(f"  load average {' '.join(f.read().split()[:3])}")
