@@ -69,8 +69,11 @@ VOLATILE = {"run_id", "validation_run_id", "started_at", "ended_at", "trained_at
 # too: their rows of validation/results and their entries in a verdict's reasons are left
 # out. Block checks are exact and compared exactly (a verdict's status always is).
 # Approximate statistics: compared within APPROX_TOLERANCE (relative).
-APPROX = {"distinct_count", "mean", "stddev", "p05", "p25", "p50", "p75", "p95", "value", "top_values"}
+APPROX = {"distinct_count", "mean", "stddev", "p05", "p25", "p50", "p75", "p95", "value", "top_values", "detail",
+          "observed_value"}
 APPROX_TOLERANCE = 0.05
+SHARE_TOLERANCE = 0.01  # approximate shares (0..1): absolute, a relative 5 % of 0.5 % is one row
+SKETCH_NOISE_COUNT = 10  # top values all counted this few times: a frequent-items sketch's noise
 KEYS = {"validation/partitions": ("table", "ds"), "registry": ("model_id", "segment", "version")}
 
 
@@ -294,19 +297,48 @@ def _scale(row: dict[str, Any], column: str) -> float | None:
 
 
 def _close(a: Any, b: Any, scale: float | None = None) -> bool:
+    if (a is None) != (b is None) and isinstance(a if b is None else b, float):
+        return abs(a if b is None else b) <= SHARE_TOLERANCE  # a share a sketch saw no value for
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if isinstance(a, float) and math.isnan(a) and isinstance(b, float) and math.isnan(b):
             return True
         if scale is not None:
             return abs(a - b) <= APPROX_TOLERANCE * scale + 1e-9
+        if abs(a) <= 1 and abs(b) <= 1 and abs(a - b) <= SHARE_TOLERANCE:
+            return True  # a share (null, mode, duplicate fraction): within a percentage point
         return abs(a - b) <= APPROX_TOLERANCE * max(abs(a), abs(b), 1e-9)
-    if isinstance(a, str) and isinstance(b, str) and a.startswith("["):
-        try:  # JSON top values: same values, counts within tolerance
+    if isinstance(a, str) and isinstance(b, str) and a[:1] in ("[", "{"):
+        try:  # JSON top values / value counts: counts within tolerance, the same values above the ties
             ja, jb = json.loads(a), json.loads(b)
-            return sorted(str(x.get("value")) for x in ja) == sorted(str(x.get("value")) for x in jb)
-        except (ValueError, AttributeError):
+            return _counts_agree(_counts(ja), _counts(jb))
+        except (ValueError, AttributeError, TypeError):
+            return a == b
+    if isinstance(a, str) and isinstance(b, str):
+        try:  # an observed value written as text: a mean summed in another order differs in its last digits
+            return _close(float(a), float(b))
+        except ValueError:
             return a == b
     return a == b
+
+
+def _counts(data: Any) -> dict[str, float]:
+    """value -> count of a top-values list ([{"value", "count"}]) or a value-counts mapping."""
+    if isinstance(data, dict):
+        return {str(k): float(v) for k, v in data.items()}
+    return {str(x.get("value")): float(x.get("count", 0)) for x in data}
+
+
+def _counts_agree(a: dict[str, float], b: dict[str, float]) -> bool:
+    """Two top-k lists of the same data: which values tie at the cut-off (the k-th count) is
+    arbitrary, so only the values counted more than that must be the same; the counts, in order,
+    within APPROX_TOLERANCE."""
+    ca, cb = sorted(a.values()), sorted(b.values())
+    if max(ca + cb, default=0.0) <= SKETCH_NOISE_COUNT:
+        return True  # the most frequent values of a nearly unique column: sketch noise, not content
+    if len(ca) != len(cb) or any(not _close(x, y) for x, y in zip(ca, cb)):
+        return False
+    floor = min(ca[:1] + cb[:1], default=0.0)
+    return {v for v, n in a.items() if n > floor} == {v for v, n in b.items() if n > floor}
 
 
 def _agree(clean: dict, row: dict, table: str, ranks: Ranks | None) -> bool:

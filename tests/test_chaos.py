@@ -9,6 +9,7 @@ no SparkSession in this process."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import random
 import shutil
@@ -89,3 +90,18 @@ def test_approximate_statistics_compare_within_tolerance():
     assert "approximate" in chaos.compare_table(
         clean, [{"table": "t", "column": "a", "p50": 150.0, "distinct_count": 1000}], "validation/profiles")
     assert chaos.compare_table([{"x": 1.0}], [{"x": 1.0000001}], "features/orders") is not None  # exact elsewhere
+
+
+
+def test_tied_top_values_and_last_digits_of_a_text_mean_compare_as_equal():
+    """Two clean nights pick different values among those tied at a top-k list's cut-off and
+    sum a mean in another order: neither is a difference. Other values or counts are."""
+    top = lambda *pairs: json.dumps([{"value": v, "count": n} for v, n in pairs])  # noqa: E731
+    clean = [{"table": "t", "column": "c", "top_values": top(("a", 90), ("b", 1)), "detail": '{"x": 1, "y": 1}',
+              "observed_value": "63.8585181451613"}]
+    same = [{"table": "t", "column": "c", "top_values": top(("a", 90), ("z", 1)), "detail": '{"x": 1, "w": 1}',
+             "observed_value": "63.85851814516129"}]
+    assert chaos.compare_table(clean, same, "validation/profiles") is None
+    for other in ({"top_values": top(("q", 90), ("b", 1))}, {"top_values": top(("a", 50), ("b", 1))},
+                  {"observed_value": "70.1"}):
+        assert chaos.compare_table(clean, [dict(same[0], **other)], "validation/profiles") is not None
