@@ -3,10 +3,10 @@ and the binomial test of a vanished segment."""
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 from typing import Mapping
 
 import numpy as np
+from scipy.stats import t as student_t
 
 from typing import TYPE_CHECKING
 
@@ -17,26 +17,38 @@ if TYPE_CHECKING:
     from engine.validation.learned.table import SummaryMatrix
 
 
-def threshold(past_scores: np.ndarray, alpha: float, n_series: int) -> float:
+def floor(alpha: float, n_series: int, history: int) -> float:
+    """The bound a column score never alerts below: the Bonferroni bound of the max over the
+    column's series, from a Student t predictive distribution rather than a Gaussian one. A
+    series' scale is estimated from `history` past days by a median absolute deviation, which
+    is worth T.mad_efficiency x history Gaussian observations: the t bound widens it honestly
+    while the history is short (cold start) and tends to the Gaussian bound as it grows."""
+    p = 1 - alpha / (2 * max(n_series, 1))
+    dof = T.mad_efficiency * history
+    return float(student_t.ppf(p, dof)) if dof >= 1 else float(student_t.ppf(p, 1))
+
+
+def threshold(past_scores: np.ndarray, alpha: float, n_series: int, history: int) -> float:
     """The column score above which a column alerts, so that on a clean partition it alerts
     with probability <= alpha. Calibrated on the column's own past scores (replayed over its
     clean history): an exponential tail above their median, its scale from the median excess
     (robust both to a past fault and to the history's own truncation: days that alerted are
     not history); heavy tails from storms or holidays in the history raise it. Never below
-    the Gaussian bound of the max over the column's series; with fewer than T.min_tail_history
-    past scores, 1.5 x that bound (a conservative guess while the tail is unknown)."""
+    `floor` (the t bound of the max over the column's series, wide while the history is
+    short); with fewer than T.min_tail_history past scores, T.cold_start_widening x the
+    floor (a conservative guess while the tail is unknown)."""
     alpha = min(max(alpha, 1e-9), 0.5)
-    gauss = NormalDist().inv_cdf(1 - alpha / (2 * max(n_series, 1)))
+    bound = floor(alpha, n_series, history)
     s = past_scores[np.isfinite(past_scores)]
     if len(s) < T.min_tail_history:
-        return T.cold_start_widening * gauss
+        return T.cold_start_widening * bound
     u = float(np.quantile(s, 1 - T.tail))
     tail = s[s > u] - u
     if len(tail) == 0:
-        return max(gauss, u)
+        return max(bound, u)
     beta = float(np.median(tail)) / math.log(2)
     fitted = u + beta * math.log(T.tail / alpha) if alpha < T.tail else u
-    return max(gauss, fitted)
+    return max(bound, fitted)
 
 
 def vanished(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thresholds: Mapping[str, float],

@@ -160,7 +160,7 @@ def _judge_day(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int], table:
     today = j.cscore[i]
     scored = np.flatnonzero(~np.isnan(today))
     alpha = settings.false_alarm_budget / 100.0 / max(len(scored), 1)  # the budget split over columns
-    thresholds = {j.names[n]: column_threshold(j.cscore[hist, n], alpha, len(j.members[n])) for n in scored}
+    thresholds = {j.names[n]: column_threshold(j.cscore[hist, n], alpha, len(j.members[n]), len(hist)) for n in scored}
     score = vanished(t, i, hist, score, thresholds, alpha, j)
     moved = {t.keys[k][0] for k in np.flatnonzero(~np.isnan(own))
              if t.keys[k][0] in thresholds and own[k] > thresholds[t.keys[k][0]]}

@@ -19,7 +19,8 @@ class Tuning:
     max_peers: int = 3  # peers a series is compared with (the best one explains a move)
     peer_min_correlation: float = 0.5  # |correlation of past residuals| for a peer to count
     min_tail_history: int = 20  # past column scores needed to fit the tail of their distribution
-    cold_start_widening: float = 1.5  # x the Gaussian bound while fewer past scores exist
+    mad_efficiency: float = 0.37  # a MAD's asymptotic efficiency at the Gaussian (a statistical fact, not tuned)
+    cold_start_widening: float = 1.5  # x the floor while fewer than min_tail_history past scores exist
     tail: float = 0.5  # a column's past scores above this quantile define its (exponential) tail
     discrete: int = 10  # distinct values up to which a column is treated as categorical
     monotonic_share: float = 0.9  # a column whose centre rose on this share of history steps is an id
