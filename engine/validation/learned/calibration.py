@@ -6,7 +6,7 @@ import math
 from typing import Mapping
 
 import numpy as np
-from scipy.stats import t as student_t
+from scipy.stats import binom, t as student_t
 
 from typing import TYPE_CHECKING
 
@@ -83,3 +83,36 @@ def vanished(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thres
             if log_p0 < math.log(alpha):
                 score[k] = max(score[k], thresholds[c] * log_p0 / math.log(alpha))
     return score
+
+
+def emerged(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thresholds: Mapping[str, float],
+            alpha: float, j: SeriesModel) -> np.ndarray:
+    """A fraction of rows (nulls, duplicates, negatives, ...) that was 0 on every day of its
+    history and is not today: the Gaussian noise floor of a fraction near 0 understates how
+    improbable k such rows are. With none in the history's N rows, the rate is at most
+    p0 = 3 / N (the rule of three, 95%); k or more of today's n rows have binomial
+    probability P = P(X >= k | n, p0), and below the column's alpha the score becomes
+    threshold x log(P)/log(alpha), as for a vanished segment."""
+    n = t.rows_arr[i]
+    if not np.isfinite(n) or n <= 0 or len(hist) < T.min_series_history:
+        return score
+    rows = t.rows_arr[hist]
+    total = float(np.nansum(rows[np.isfinite(rows) & (rows > 0)]))
+    if total <= 0:
+        return score
+    p0 = min(3.0 / total, 0.5)
+    out = score
+    for k in np.flatnonzero(j.fraction):
+        c, stat = t.keys[k]
+        if stat.startswith("share:") or stat == "mode_share" or c not in thresholds or not np.isfinite(score[k]):
+            continue
+        today = t.x[i, k]
+        past = t.x[hist, k]
+        if not (today > 0) or np.isnan(past).all() or np.nanmax(past) > 0:
+            continue
+        hits = max(int(round(today * n)), 1)
+        log_p = float(binom.logsf(hits - 1, int(n), p0))
+        if log_p < math.log(alpha):
+            out = out.copy() if out is score else out
+            out[k] = max(out[k], thresholds[c] * log_p / math.log(alpha))
+    return out

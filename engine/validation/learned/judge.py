@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from engine.config import LearnedSettings
-from engine.validation.learned.calibration import threshold as column_threshold, vanished
+from engine.validation.learned.calibration import emerged, threshold as column_threshold, vanished
 from engine.validation.learned.messages import alert, finite
 from engine.validation.learned.results import Judgement, LearnedResult
 from engine.validation.learned.series import SeriesModel
@@ -162,6 +162,7 @@ def _judge_day(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int], table:
     alpha = settings.false_alarm_budget / 100.0 / max(len(scored), 1)  # the budget split over columns
     thresholds = {j.names[n]: column_threshold(j.cscore[hist, n], alpha, len(j.members[n]), len(hist)) for n in scored}
     score = vanished(t, i, hist, score, thresholds, alpha, j)
+    score = emerged(t, i, hist, score, thresholds, alpha, j)
     moved = {t.keys[k][0] for k in np.flatnonzero(~np.isnan(own))
              if t.keys[k][0] in thresholds and own[k] > thresholds[t.keys[k][0]]}
     by_column: dict[str, list[int]] = {c: [k for k in j.members[j.names.index(c)] if not math.isnan(score[k])]

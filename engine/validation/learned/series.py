@@ -51,12 +51,30 @@ class SeriesModel:
         self.cscore = np.full((n, len(self.names)), np.nan)  # point-in-time column scores
         self._saved: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}  # values left out
         self.nulls = np.array([table.col.get((c, "null_fraction"), -1) for c in columns])
+        # a numeric column constant within (nearly) every day holds the day's value (a holiday
+        # flag, the day's temperature): its level is the calendar's, not a distribution
+        day_level = np.array([s in ("mean", "iqr", "zero_fraction", "negative_fraction") or s.startswith("share:")
+                              or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
+        self.day_mode = np.where(day_level & np.array([(c, "mean") in table.col for c in columns]),
+                                 [table.col.get((c, "mode_share"), -1) for c in columns], -1)
         order = np.array([s in EXTREMES or s in SCALE_STATS or bool(re.fullmatch(r"p\d\d", s))
                           for s in self.stats])
         self.distinct = np.where(order, [table.col.get((c, "distinct"), -1) for c in columns], -1)
         self.excluded = np.array([s in EXTREMES for s in self.stats], bool) | self.key
         location = np.array([s == "mean" or bool(re.fullmatch(r"p\d\d", s)) for s in self.stats])
         self.sd = np.where(location, [table.col.get((c, "stddev"), -1) for c in columns], -1)
+        # a string column's mean length: the spread of its values' lengths (from the day's
+        # value counts), whose sampling noise bounds the mean's like a numeric stddev does
+        self.length_sd = np.full((n, m), np.nan)
+        for k, (c, s) in enumerate(table.keys):
+            if s == "mean_length":
+                for i, d in enumerate(table.days):
+                    counts = table.counts.get(d, {}).get(c)
+                    if counts:
+                        w = np.array(list(counts.values()), float)
+                        lengths = np.array([len(v) for v in counts], float)
+                        mu = np.average(lengths, weights=w)
+                        self.length_sd[i, k] = math.sqrt(np.average((lengths - mu) ** 2, weights=w))
         # a column's location statistics (mean, quantiles; the table's lag mean and quantiles)
         lag = np.array([s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)) for s in self.stats])
         self.families = [ks for c in self.names
@@ -130,6 +148,8 @@ class SeriesModel:
             # stddev of 0 but a mean that moves with its rare non-zero rows)
             spread = np.sqrt(np.nanmean(self.t.x[hist][:, np.maximum(self.sd, 0)] ** 2, axis=0))
             floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
+            length_spread = np.sqrt(np.nanmean(self.length_sd[hist] ** 2, axis=0))
+            floor = np.where(np.isfinite(length_spread), np.nan_to_num(length_spread) / math.sqrt(rows), floor)
             floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
             scale = np.fmax(np.nan_to_num(scale), floor)
             counts = np.sum(~np.isnan(y), axis=0)
@@ -175,7 +195,10 @@ class SeriesModel:
         with at most T.discrete values (they jump between a few values by nature; their mean and
         fractions watch those columns), and every series of a column that was null throughout
         its history (it has no distribution yet; when a source starts filling it, its
-        statistics are learned from the filled days)."""
+        statistics are learned from the filled days). A numeric column constant within at
+        least 90% of its history's days holds one value per day: its level, quantiles, zero
+        and negative fractions and value shares move with the calendar (a holiday flag turns
+        1 at Christmas), so only its nulls and its constancy (mode_share) are judged."""
         x = self.t.x[hist]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -192,6 +215,10 @@ class SeriesModel:
             rising = np.sum(steps > 0, axis=0) / np.maximum(np.sum(~np.isnan(steps), axis=0), 1)
         monotonic = (self.center >= 0) & (np.sum(~np.isnan(steps), axis=0) >= T.min_series_history - 1) & (
             rising >= T.monotonic_share)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            constant = nanquantile(x[:, np.maximum(self.day_mode, 0)], 0.1)
+        day_value = (self.day_mode >= 0) & (constant >= 1.0 - 1e-9)
         new = np.zeros(len(self.stats), bool)
         new[self.share] = ~(share > 0)  # a value absent from most of the history (a new category)
-        return discrete | empty | new | monotonic
+        return discrete | empty | new | monotonic | day_value
