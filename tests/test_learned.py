@@ -324,3 +324,49 @@ def test_the_cold_start_weeks_stay_within_the_budget_on_a_clean_history():
         alerts += sum(bool(j.failed) for j in out.values())
     assert judged == 5 * 34
     assert alerts <= 0.01 * judged + 1
+
+
+def test_a_column_constant_within_each_day_is_judged_for_its_nulls_and_constancy_only():
+    """near_christmas is 0 on every row for two months, then 1 on every row: the calendar,
+    not a fault. The same column with a sentinel in a fifth of its rows is one."""
+    days, fps = _history(64)
+    for i, s in days.items():
+        s[("near_christmas", "mean")] = 1.0 if i >= 60 else 0.0
+        s[("near_christmas", "zero_fraction")] = 0.0 if i >= 60 else 1.0
+        s[("near_christmas", "mode_share")] = 1.0
+        s[("near_christmas", "null_fraction")] = 0.0
+    days[63][("near_christmas", "mode_share")] = 0.8
+    days[63][("near_christmas", "mean")] = 0.8 - 0.2 * 999
+    out = _judge(days, fps, [60, 61, 62, 63], settings=LearnedSettings())
+    assert all(j.failed == [] for i, j in out.items() if i < 63), [out[i].alerts for i in out]
+    assert {(r.column, r.statistic) for r in out[63].failed} == {("near_christmas", "mode_share")}
+
+
+def test_rows_of_a_kind_never_seen_in_history_are_judged_by_their_binomial_odds():
+    """Three null rows of 50 in a column never null in 60 days of 50 rows: the Gaussian
+    noise floor of a fraction near 0 calls that a 3-sigma day; with at most 3 in 3,000 rows
+    (the rule of three) it happens once in ~40,000 days. One null row is not alerted."""
+    rng = np.random.default_rng(7)
+    days = {i: _day(rng, i, rows=50) for i in range(62)}
+    fps = {i: f"fp{i}" for i in range(62)}
+    for s in days.values():
+        s[("distance", "null_fraction")] = 0.0
+    failed = {}
+    for nulls in (1, 3):
+        days[61][("distance", "null_fraction")] = nulls / days[61][("*", "row_count")]
+        out = _judge(days, fps, [61], settings=LearnedSettings())
+        failed[nulls] = {(r.column, r.statistic) for r in out[61].failed}
+    assert ("distance", "null_fraction") not in failed[1], failed
+    assert ("distance", "null_fraction") in failed[3], failed
+
+
+def test_the_threshold_floor_is_wide_on_a_short_history_and_gaussian_on_a_long_one():
+    from statistics import NormalDist
+
+    from engine.validation.learned.calibration import floor
+
+    alpha = 0.01 / 20
+    gauss = NormalDist().inv_cdf(1 - alpha / 6)
+    assert floor(alpha, 3, 14) > 1.5 * gauss  # 14 days: a MAD scale from ~5 observations' worth
+    assert floor(alpha, 3, 30) > floor(alpha, 3, 90) > floor(alpha, 3, 1000)
+    assert abs(floor(alpha, 3, 5000) / gauss - 1) < 0.01
