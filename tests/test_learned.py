@@ -370,3 +370,18 @@ def test_the_threshold_floor_is_wide_on_a_short_history_and_gaussian_on_a_long_o
     assert floor(alpha, 3, 14) > 1.5 * gauss  # 14 days: a MAD scale from ~5 observations' worth
     assert floor(alpha, 3, 30) > floor(alpha, 3, 90) > floor(alpha, 3, 1000)
     assert abs(floor(alpha, 3, 5000) / gauss - 1) < 0.01
+
+
+def test_a_rare_value_that_keeps_coming_back_is_learned_instead_of_alerting_for_ever():
+    """From day 60 a breed with a digit in its name shows up every third day (2% of rows):
+    the first days alert; once the same move has failed 4 times in 28 days its days come back
+    into the history (left out, it could never be learned) and it stops alerting."""
+    rng = np.random.default_rng(9)
+    days, fps = _history(150, seed=9)
+    for i, s in days.items():
+        s[("breed", "digit_share")] = float(rng.uniform(0.015, 0.025)) if i >= 60 and i % 3 == 0 else 0.0
+        s[("breed", "null_fraction")] = 0.0
+    out = _judge(days, fps, list(range(14, 150)), settings=LearnedSettings())
+    alerted = [i for i, j in out.items() if any(r.column == "breed" for r in j.failed)]
+    assert alerted and alerted[0] == 60, alerted
+    assert len(alerted) <= 6 and max(alerted) < 100, alerted

@@ -38,7 +38,10 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
     No cascade, by construction: a day a learned check fails on is history for every other
     column, and the failed column's values on it are left out; a column that fails T.level_days
     days in a row has shifted for good and restarts from the shift (its left-out days come
-    back). A cap: when more than `max_quarantine_share` of the judged days (and more than
+    back); a column that fails T.recurrence_failures times within T.recurrence_days on the
+    same statistic in the same direction (a weekday's pattern, a rare value that keeps coming
+    back) gets its left-out days back (its failures are its nature: left out, they could never
+    be learned). A cap: when more than `max_quarantine_share` of the judged days (and more than
     two) would be quarantined by learned checks, none is: the run reports instead (every
     judgement `capped`, its failures recorded as warnings)."""
     out = _judge_all(rows, table=table, days=days, statuses=statuses, settings=settings, sources=sources,
@@ -76,6 +79,7 @@ def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entit
     out: list[Judgement] = []
     run: dict[str, list[int]] = defaultdict(list)  # judged days a column failed in a row
     shift_start: dict[str, int] = {}  # a failure that persisted T.level_days days: the new normal
+    recent: dict[tuple, list[int]] = defaultdict(list)  # (column, statistic, direction) -> days it failed
     for i, d in enumerate(t.days):
         if d not in judged and d not in valid:
             continue
@@ -94,7 +98,18 @@ def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entit
         for c in list(run):
             if c not in failed:
                 del run[c]
-        for c in failed - {TABLE}:
+        recurring: set[str] = set()  # today's values are kept too
+        for r in out[-1].failed:
+            if r.column == TABLE or r.statistic == "fingerprint":
+                continue
+            key = (r.column, r.statistic, (r.observed or 0) > (r.expected or 0))
+            recent[key] = [k for k in recent[key] if (d - t.days[k]).days < T.recurrence_days] + [i]
+            if len(recent[key]) >= T.recurrence_failures:  # the same move again and again: its nature
+                for k in left_out.pop(r.column, []):
+                    j.restore(k, r.column)
+                recent[key] = []
+                recurring.add(r.column)
+        for c in failed - {TABLE} - recurring:
             run[c].append(i)
             if len(run[c]) >= T.level_days and c not in shift_start:
                 shift_start[c] = run[c][0]
@@ -103,7 +118,7 @@ def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entit
                         j.restore(k, c)
         if d in blocked or stale:
             continue  # the suite/entity quarantined it, or it is a copy: not history
-        for c in failed:
+        for c in failed - recurring:
             if c not in shift_start:
                 j.leave_out(i, c)
                 left_out[c].append(i)

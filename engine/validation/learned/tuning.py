@@ -21,6 +21,8 @@ class Tuning:
     min_tail_history: int = 20  # past column scores needed to fit the tail of their distribution
     mad_efficiency: float = 0.37  # a MAD's asymptotic efficiency at the Gaussian (a statistical fact, not tuned)
     cold_start_widening: float = 1.5  # x the floor while fewer than min_tail_history past scores exist
+    recurrence_failures: int = 4  # failures of a column within recurrence_days: a pattern, learned again
+    recurrence_days: int = 28
     tail: float = 0.5  # a column's past scores above this quantile define its (exponential) tail
     discrete: int = 10  # distinct values up to which a column is treated as categorical
     monotonic_share: float = 0.9  # a column whose centre rose on this share of history steps is an id
