@@ -13,7 +13,7 @@ day, at most `history_days` of them):
    Counts are modeled on a log scale, the interquartile range (a robust spread, derived from
    p25/p75) too. String columns with few values get one share series per value.
 2. co-movement: each series is regressed on its most correlated series of OTHER columns
-   (correlation of past residuals; row count and distinct counts take part as peers: they
+   (correlation of past residuals over the days both hold a value; row count and distinct counts take part as peers: they
    carry the table's volume). A storm or holiday that moves many columns together is
    predicted by the peers; the prediction's uncertainty grows with its leverage (how far
    the peers are outside their past range). The series score is the smaller of its own move
@@ -25,18 +25,24 @@ day, at most `history_days` of them):
    - a location statistic (mean, quantiles; for the table the event-time lag) counts only
      up to the second largest of its family: a shifted distribution moves at least two;
    - a column null throughout its history, a value share absent from most of it, and order
-     statistics of columns with at most Tuning.discrete values have nothing to learn from.
+     statistics of columns with at most Tuning.discrete values have nothing to learn from;
+   - a numeric column constant within its days holds the day's value (a holiday flag): only
+     its nulls and its constancy (mode share) are judged.
 4. calibration: each column's threshold comes from its OWN past column scores (replayed over
    its clean history): an exponential tail above their median with the median excess as
    scale, at the level budget / 100 / (number of scored columns), so a table stays within
-   `false_alarm_budget` alerts per 100 partitions; never below the Gaussian bound of the max
-   over the column's series, and 1.5 x that bound while fewer than Tuning.min_tail_history past
-   scores exist.
+   `false_alarm_budget` alerts per 100 partitions; never below the Student t bound of the max
+   over the column's series (Tuning.mad_efficiency x history degrees of freedom: wide while
+   the history is short), and Tuning.cold_start_widening x that bound while fewer than
+   Tuning.min_tail_history past scores exist. A fraction of rows that was 0 throughout the
+   history (nulls, duplicates) is judged by the binomial odds of today's count (rule of three).
 Deterministic table-level checks: a partition whose content fingerprint equals an earlier
 day's (a stale copy) when the history never repeats itself.
 A column that fails Tuning.level_days judged days in a row has shifted for good (a source started
 filling it, a new unit was adopted upstream): from then on its series are judged against the
-days since the shift began, so it alerts for a week, not forever.
+days since the shift began, so it alerts for a week, not forever. The same move of a column
+failing Tuning.recurrence_failures times within Tuning.recurrence_days is a pattern (a
+weekday, a rare value that returns): its left-out days come back into the history.
 Entity keys and monotonic ids (a centre that rises day after day) are judged for nulls only;
 rolling windows are context (they explain others, never alert: their source days alert on
 their own day). A segment absent today though present every day of its history alerts by
