@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{error_label(e)}: {e}", file=sys.stderr)
         return exit_code(error=e)
     except Exception as e:
-        if lost_spark(e) is None:
+        text = lost_spark(e)
+        if text is None:
             raise
-        print(f"failed: {lost_spark(e)}", file=sys.stderr)
+        print(f"failed: {text}", file=sys.stderr)
         return 1
     for summary in summaries:
         render_summary(console, summary)

@@ -107,7 +107,7 @@ class DeltaSpark:
             files.setdefault(typed_pv(folders.get(column), type_), []).append(rel)
         return files
 
-    def _snapshot(self, path: str, version: int | None = None) -> tuple[list[str], pa.Schema]:
+    def _snapshot(self, path: str, version: int | None = None) -> tuple[tuple[str, ...], pa.Schema]:
         """The live data files of a version (relative paths) and its schema:
         `DataFrame.inputFiles` is a Spark job, run once per table version."""
         commits = self._commits(path)
@@ -118,8 +118,8 @@ class DeltaSpark:
             return _FILES[key]
         df = self._load(path, version)
         base = self._qualified(path)
-        found = ([uri[len(base) + 1:] if uri.startswith(base + "/") else uri for uri in df.inputFiles()],
-                 spark_to_arrow(df.schema))
+        found = (tuple(uri[len(base) + 1:] if uri.startswith(base + "/") else uri for uri in df.inputFiles()),
+                 spark_to_arrow(df.schema))  # a tuple: the cached list cannot be changed by a caller
         if at is not None:
             _FILES[key] = found
             while len(_FILES) > _FILES_KEPT:
