@@ -86,12 +86,21 @@ def _add_suites(context, cfg, feature_sets: set[str]) -> None:
             context.suites.add(load_suite(path).gx_suite)
 
 
+def run_identifier(run_id: str, written_at):
+    """GX's RunIdentifier of a retrain run. Its name is 'run-<run_id>': GX parses a run name as a
+    time when it can (page_renderer._determine_page_title), and dateutil reads a bare run id
+    such as 20261021-184736-6316ad as a time with a UTC offset of -63:16, which GX then fails
+    to compare (ValueError: the page is not rendered); 'run-...' is not read as a time."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    return RunIdentifier(run_name=f"run-{run_id}", run_time=written_at)
+
+
 def build_data_docs(cfg, *, out: str | None = None) -> DataDocsSite | None:
     """Render the stored GX validation results (and suites) as a Data Docs site under `out`
     (default <lakehouse>/reports/data_docs). None when no partition was validated yet."""
     import great_expectations as gx
     from great_expectations.core import ExpectationSuiteValidationResult
-    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
@@ -125,7 +134,7 @@ def build_data_docs(cfg, *, out: str | None = None) -> DataDocsSite | None:
                 raise ReportError(f"validation result {r.path}: not a GX ExpectationSuiteValidationResult: {e}") from e
             suite = doc.get("suite_name") or r.feature_set
             key = ValidationResultIdentifier(ExpectationSuiteIdentifier(suite),
-                                             RunIdentifier(run_name=r.run_id, run_time=r.written_at),
+                                             run_identifier(r.run_id, r.written_at),
                                              f"{r.feature_set} ds={r.ds.isoformat()}")
             context.validation_results_store.set(key, result)
             keys[key] = r

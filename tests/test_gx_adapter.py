@@ -137,3 +137,18 @@ def test_verdict_turns_a_gx_exception_into_a_failed_result():
     e = gx_adapter.expectation("expect_column_mean_to_be_between", {"column": "x", "min_value": 0})
     success, result, exception = gx_adapter.verdict(e, {"column.mean": "not a number"})
     assert success is False and result == {} and exception.startswith("TypeError")
+
+
+@pytest.mark.parametrize("run_id", ["20261021-184736-6316ad", "20261021-184736-123456", "20261021-184736-a316ad"])
+def test_a_run_id_gx_could_read_as_a_time_still_renders_its_data_docs_page_title(run_id):
+    """GX reads a run name as a time where dateutil can: a bare run id ending in digits then
+    letters (-6316ad: a UTC offset of -63:16) made GX's page renderer raise and the page was
+    not rendered (seen in CI on the demo's Data Docs, depending on the random run id)."""
+    from great_expectations.render.renderer.page_renderer import ValidationResultsPageRenderer
+
+    from engine.datadocs import run_identifier
+
+    rid = run_identifier(run_id, dt.datetime(2026, 10, 21, 18, 47, 36, tzinfo=dt.timezone.utc))
+    title = ValidationResultsPageRenderer()._determine_page_title(rid.run_name, rid.run_time.isoformat(), "orders",
+                                                                 "orders")
+    assert run_id in title

@@ -205,7 +205,7 @@ def test_databricks_bundle_installs_the_engine_dependencies():
     """The runtime brings Spark, Delta and the scientific stack; everything else that
     pyproject.toml declares must be a task library, or imports fail on the cluster."""
     tomllib = pytest.importorskip("tomllib", reason="Python < 3.11 has no tomllib")
-    provided = {"pyspark", "delta-spark", "pyarrow", "pandas", "numpy", "scikit-learn", "pyyaml"}
+    provided = {"pyspark", "delta-spark", "pyarrow", "pandas", "numpy", "scipy", "scikit-learn", "pyyaml"}
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     needed = {re.split(r"[<>=!~ \[]", d, maxsplit=1)[0].lower() for d in declared} - provided
     bundle = yaml.safe_load(BUNDLE.read_text())
