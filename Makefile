@@ -41,12 +41,10 @@ test: install system-deps
 test-slow: install system-deps
 	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/pytest -q -m slow
 
+# Every benchmark at a size for ~15 minutes on 2 cores; one table, benchmarks/results/<commit>.json.
+# The full-size runs (and alert quality: benchmarks/alert_quality.py) stay separate scripts.
 bench: install
-	$(BIN)/python benchmarks/validation.py
-	$(BIN)/python benchmarks/many_models.py
-	$(BIN)/python benchmarks/asof_join.py
-	$(BIN)/python benchmarks/delta_log.py
-	$(BIN)/python benchmarks/alert_quality.py
+	PYSPARK_PYTHON=$(abspath $(BIN))/python $(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf lakehouse spark-warehouse .pytest_cache

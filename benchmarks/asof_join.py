@@ -76,6 +76,9 @@ def main() -> None:
     print(f"  60 days:  median {m60:.2f} s  ({', '.join(f'{t:.2f}' for t in times[60])})")
     print(f"  120 days: median {m120:.2f} s  ({', '.join(f'{t:.2f}' for t in times[120])})")
     print(f"  ratio 120 / 60 days: {m120 / m60:.2f} (linear: 2.0)   load average {load}")
+    from report import emit
+
+    emit("as-of join", rows=args.rows, ratio=round(m120 / m60, 3))
     spark.stop()
 
 

@@ -104,16 +104,22 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"{'table':9} {'maintained':10} {'read':>4}  {short:>4} nights  {long_:>4} nights  ratio  "
           f"files  log json at {long_}")
+    ratios = {}
     for kind in ("runs", "registry"):
         for maintained in (False, True):
             got = night_costs(kind, maintained, short, long_, args.window, args.repeat, root)
             for label in ("rows", "log"):
                 a, b = got["medians"][short, label], got["medians"][long_, label]
+                ratios[f"{kind} {'maintained' if maintained else 'unmaintained'} {label}"] = round(b / a, 3)
                 print(f"{kind:9} {'yes' if maintained else 'no':10} {label:>4}  {a * 1000:8.1f} ms  "
                       f"{b * 1000:8.1f} ms  {b / a:5.2f}  {got['files']:5d}  {got['log']:8d}", flush=True)
     print(f"load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}; "
           f"{time.perf_counter() - t0:.0f} s; rows = tables.read_rows (log + every file), "
           f"log = tables.version (log only)")
+    from report import emit
+
+    emit("P4 delta log", nights=[short, long_], ratios=ratios,
+         ratio=max(v for k, v in ratios.items() if k.endswith(" maintained rows")))
 
 
 if __name__ == "__main__":

@@ -228,6 +228,11 @@ def main() -> None:
               f"engine / (loop / that speedup) = {t_engine / (t_loop / speedup):.2f}")
         print(f"overhead per pair: {1000 * (t_engine - ideal) / pairs:.1f} ms wall "
               f"({1000 * (t_engine * cores - t_loop) / pairs:.1f} ms of core time)")
+        from report import emit
+
+        emit("P2 many models", pairs=pairs, rows=args.rows, trees=args.trees, ratio=round(t_engine / ideal, 3),
+             overhead_ms_per_pair=round(1000 * (t_engine - ideal) / pairs, 1), engine_s=round(t_engine, 2),
+             loop_s=round(t_loop, 2), cores=cores)
     finally:
         spark.stop()
         if args.keep:

@@ -184,6 +184,12 @@ def main() -> None:
     print(f"  suite without exact stats    {med['engine approx'] / med['hand approx']:5.2f}   (target <= 1.3)")
     print(f"  exact suite + profile        {med['engine profile'] / med['hand profile']:5.2f}")
     print(f"load average at the end: {open('/proc/loadavg').read().strip()}")
+    from report import emit
+
+    emit("P1 validation", partitions=args.partitions, rows=args.rows,
+         exact=round(med["engine exact"] / med["hand exact"], 3),
+         approx=round(med["engine approx"] / med["hand approx"], 3),
+         profile=round(med["engine profile"] / med["hand profile"], 3))
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 
