@@ -693,6 +693,9 @@ def _source_of(column: str, ds: Dataset) -> str:
 def summaries(spark, ds: Dataset) -> list[dict]:
     frames = []
     for d, df in ds.days.items():
+        df = df.copy()
+        for c in ds.numeric:  # a typed column stays typed (a string swapped in reads as null), or
+            df[c] = pd.to_numeric(df[c], errors="coerce")  # Spark would type the whole column string
         f = ds.derive(df)
         f["ds"] = d
         frames.append(f)
