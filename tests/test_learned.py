@@ -385,3 +385,24 @@ def test_a_rare_value_that_keeps_coming_back_is_learned_instead_of_alerting_for_
     alerted = [i for i, j in out.items() if any(r.column == "breed" for r in j.failed)]
     assert alerted and alerted[0] == 60, alerted
     assert len(alerted) <= 6 and max(alerted) < 100, alerted
+
+
+def test_a_timezone_shift_is_caught_although_the_hour_feature_moves_with_it():
+    """The hour of the event is a feature; busy evenings move it and the lag together, so
+    each is the other's best peer. Event times written four hours off move the lag's mean and
+    quantiles by the same four hours (a translation): co-movement must not explain that."""
+    rng = np.random.default_rng(3)
+    days, fps = _history(90, seed=3)
+    _with_lag_and_segments(days, seed=3)
+    for s in days.values():
+        evening = rng.normal(0, 0.3)  # a busy evening: later events, shorter lags
+        for k in ("lag_mean", "lag_p05", "lag_p50", "lag_p95"):
+            s[("*", k)] -= evening * (1.0 if k != "lag_p05" else 0.3)
+        s[("hour", "mean")] = 12 + evening + rng.normal(0, 0.05)
+    for k in ("lag_mean", "lag_p05", "lag_p50", "lag_p95"):
+        days[89][("*", k)] -= 4.0
+    days[89][("hour", "mean")] += 4.0
+    out = _judge(days, fps, [88, 89], settings=LearnedSettings())
+    assert out[88].failed == [], out[88].alerts
+    assert "*" in {r.column for r in out[89].failed}, [(r.column, r.statistic, r.score, r.threshold)
+                                                      for r in out[89].results if r.column == "*"]

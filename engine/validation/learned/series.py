@@ -13,7 +13,7 @@ from engine.config import LearnedSettings
 from engine.validation.learned.comovement import peer_break
 from engine.validation.learned.table import SummaryMatrix, mad, nanmedian, nanquantile, transform
 from engine.validation.learned.tuning import TUNING as T
-from engine.validation.learned.vocabulary import CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS, SCALE_STATS
+from engine.validation.learned.vocabulary import TABLE, CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS, SCALE_STATS
 
 
 class SeriesModel:
@@ -77,6 +77,8 @@ class SeriesModel:
                         self.length_sd[i, k] = math.sqrt(np.average((lengths - mu) ** 2, weights=w))
         # a column's location statistics (mean, quantiles; the table's lag mean and quantiles)
         lag = np.array([s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)) for s in self.stats])
+        self.lag_location = np.flatnonzero([c == TABLE and (s == "lag_mean" or bool(re.fullmatch(r"lag_p\d\d", s)))
+                                            for c, s in table.keys])
         self.families = [ks for c in self.names
                          for ks in [np.flatnonzero((np.array(columns) == c) & (location | lag) & alerting)] if len(ks) >= 3]
 
@@ -179,6 +181,7 @@ class SeriesModel:
         if usable.sum() >= 2 and len(hist) >= T.min_peer_history:
             peer = peer_break(zh, z, usable, self.same_column)
             score = np.where(np.isnan(peer), own, np.minimum(own, peer))
+        score = self._translated(i, own, score, expected, scale * spread)
         for ks in self.families:  # a shift of the distribution moves at least two of them; one alone is noise
             top = np.sort(np.nan_to_num(score[ks], nan=-np.inf))[::-1]
             if np.isfinite(top[1]):
@@ -189,6 +192,27 @@ class SeriesModel:
             self.cscore[i] = [np.nanmax(score[ks]) if len(ks) and not np.isnan(score[ks]).all() else np.nan
                               for ks in self.members]
         return score, own, expected, scale * spread
+
+    def _translated(self, i: int, own: np.ndarray, score: np.ndarray, expected: np.ndarray,
+                    scale: np.ndarray) -> np.ndarray:
+        """The event-time lag moved as a whole: its mean and quantiles all by about the same
+        number of hours (each within T.translation_tolerance of its own scale of that common
+        move), the signature of event times written in another time zone. Features derived
+        from the event time (its hour) move with it, so co-movement must not explain it: the
+        lag keeps its own scores. (Scoring all of them by the largest own score caught one more
+        shift on the development sets and cost 3 false alerts there: not taken.)"""
+        ks = self.lag_location
+        if len(ks) < 3:
+            return score
+        d = self.y[i, ks] - expected[ks]
+        if np.isnan(d).any():
+            return score
+        shift = float(np.median(d))
+        if shift == 0 or np.max(np.abs(d - shift) / scale[ks]) > T.translation_tolerance:
+            return score
+        score = score.copy()
+        score[ks] = np.fmax(score[ks], own[ks])
+        return score
 
     def _unlearnable(self, hist: list[int]) -> np.ndarray:
         """Series with nothing to learn from: order statistics (min, max, quantiles) of columns
