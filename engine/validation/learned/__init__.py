@@ -17,7 +17,9 @@ day, at most `history_days` of them):
    carry the table's volume). A storm or holiday that moves many columns together is
    predicted by the peers; the prediction's uncertainty grows with its leverage (how far
    the peers are outside their past range). The series score is the smaller of its own move
-   and its break from its peers (each in units of its own past spread).
+   and its break from its peers (each in units of its own past spread). An event-time lag
+   that moved as a whole (mean and quantiles by the same hours: a time-zone shift) keeps its
+   own score: the hour features derived from the event time moved with it.
 3. per-column scores: a column's score is the max over its alerting series, where
    - extremes (min, max, stddev) are recorded but never alert: heavy tails move them on
      clean days, and a sentinel or unit change also moves robust statistics;
