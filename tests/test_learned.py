@@ -406,3 +406,16 @@ def test_a_timezone_shift_is_caught_although_the_hour_feature_moves_with_it():
     assert out[88].failed == [], out[88].alerts
     assert "*" in {r.column for r in out[89].failed}, [(r.column, r.statistic, r.score, r.threshold)
                                                       for r in out[89].results if r.column == "*"]
+
+
+def test_a_kind_of_row_seen_on_a_few_history_days_is_still_judged_by_its_binomial_odds():
+    """Two single null rows in 60 days of 50 rows (an approximate count's noise, or a rare
+    real one): the rate is at most (2 + 3) / 3,000, so three nulls today are still improbable."""
+    rng = np.random.default_rng(7)
+    days = {i: _day(rng, i, rows=50) for i in range(62)}
+    fps = {i: f"fp{i}" for i in range(62)}
+    for i, s in days.items():
+        s[("distance", "null_fraction")] = 1 / s[("*", "row_count")] if i in (20, 45) else 0.0
+    days[61][("distance", "null_fraction")] = 3 / days[61][("*", "row_count")]
+    out = _judge(days, fps, [61], settings=LearnedSettings())
+    assert ("distance", "null_fraction") in {(r.column, r.statistic) for r in out[61].failed}, out[61].alerts

@@ -87,20 +87,20 @@ def vanished(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thres
 
 def emerged(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thresholds: Mapping[str, float],
             alpha: float, j: SeriesModel) -> np.ndarray:
-    """A fraction of rows (nulls, duplicates, negatives, ...) that was 0 on every day of its
-    history and is not today: the Gaussian noise floor of a fraction near 0 understates how
-    improbable k such rows are. With none in the history's N rows, the rate is at most
-    p0 = 3 / N (the rule of three, 95%); k or more of today's n rows have binomial
-    probability P = P(X >= k | n, p0), and below the column's alpha the score becomes
-    threshold x log(P)/log(alpha), as for a vanished segment."""
+    """A fraction of rows (nulls, duplicates, negatives, ...) that was 0 on all but at most
+    T.rare_days of its history's days and is not today: the Gaussian noise floor of a
+    fraction near 0 understates how improbable k such rows are. With m such rows in the
+    history's N rows, the rate is at most p0 = (m + 3) / N (the rule of three: 3 / N with none);
+    k or more of today's n rows have binomial probability P = P(X >= k | n, p0), and below
+    the column's alpha the score becomes threshold x log(P)/log(alpha), as for a vanished
+    segment."""
     n = t.rows_arr[i]
     if not np.isfinite(n) or n <= 0 or len(hist) < T.min_series_history:
         return score
-    rows = t.rows_arr[hist]
-    total = float(np.nansum(rows[np.isfinite(rows) & (rows > 0)]))
+    rows_all = t.rows_arr[hist]
+    total = float(np.nansum(rows_all[np.isfinite(rows_all) & (rows_all > 0)]))
     if total <= 0:
         return score
-    p0 = min(3.0 / total, 0.5)
     out = score
     for k in np.flatnonzero(j.fraction):
         c, stat = t.keys[k]
@@ -108,8 +108,10 @@ def emerged(t: SummaryMatrix, i: int, hist: list[int], score: np.ndarray, thresh
             continue
         today = t.x[i, k]
         past = t.x[hist, k]
-        if not (today > 0) or np.isnan(past).all() or np.nanmax(past) > 0:
+        seen = np.isfinite(past) & np.isfinite(rows_all)
+        if not (today > 0) or not seen.any() or np.mean(past[seen] > 0) > T.rare_days:
             continue
+        p0 = min((float(np.sum(past[seen] * rows_all[seen])) + 3.0) / total, 0.5)
         hits = max(int(round(today * n)), 1)
         log_p = float(binom.logsf(hits - 1, int(n), p0))
         if log_p < math.log(alpha):

@@ -25,6 +25,7 @@ class Tuning:
     recurrence_failures: int = 4  # failures of a column within recurrence_days: a pattern, learned again
     recurrence_days: int = 28
     translation_tolerance: float = 3.0  # lag statistics all moved by the same hours, each within this x its scale: a tz shift
+    rare_days: float = 0.05  # a fraction non-zero on at most this share of history days is a rare event
     tail: float = 0.5  # a column's past scores above this quantile define its (exponential) tail
     discrete: int = 10  # distinct values up to which a column is treated as categorical
     monotonic_share: float = 0.9  # a column whose centre rose on this share of history steps is an id
