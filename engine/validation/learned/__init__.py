@@ -36,8 +36,8 @@ day, at most `history_days` of them):
    `false_alarm_budget` alerts per 100 partitions; never below the Student t bound of the max
    over the column's series (Tuning.mad_efficiency x history degrees of freedom: wide while
    the history is short), and Tuning.cold_start_widening x that bound while fewer than
-   Tuning.min_tail_history past scores exist. A fraction of rows that was 0 throughout the
-   history (nulls, duplicates) is judged by the binomial odds of today's count (rule of three).
+   Tuning.min_tail_history past scores exist. A fraction of rows that was 0 on nearly every day of
+   its history (nulls, duplicates) is judged by the binomial odds of today's count (rule of three).
 Deterministic table-level checks: a partition whose content fingerprint equals an earlier
 day's (a stale copy) when the history never repeats itself.
 A column that fails Tuning.level_days judged days in a row has shifted for good (a source started
