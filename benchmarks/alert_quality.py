@@ -116,8 +116,7 @@ def synthetic(seed: int, n_days: int = 240) -> Dataset:
         n = len(df)
         if not (known["rows_low"] <= n <= known["rows_high"]):
             fails.add("*")
-        if df["id"].isna().any() or df["id"].duplicated().any():
-            fails.add("id")
+        _unique(df, "id", fails)
         _between(df, "distance", 0, 10000, 0.99, fails)
         _between(df, "dep_delay", -60, 1000, 0.99, fails)
         _between(df, "amount", 0, 100000, 0.99, fails)
@@ -131,6 +130,12 @@ def synthetic(seed: int, n_days: int = 240) -> Dataset:
     return Dataset("synthetic", days, ["id"], "event_time", "region",
                    ["distance", "dep_delay", "arr_delay", "amount", "temperature"], ["carrier", "coupon", "region"],
                    {"log_distance": "ln(distance)"}, derive, static)
+
+
+def _unique(df, c, fails):
+    """expect_column_values_to_not_be_null + expect_column_values_to_be_unique on a key."""
+    if df[c].isna().any() or df[c].duplicated().any():
+        fails.add(c)
 
 
 def _between(df, c, lo, hi, mostly, fails):
@@ -171,8 +176,7 @@ def minneapolis() -> Dataset:
         fails = set()
         if not (known["rows_low"] <= len(df) <= known["rows_high"]):
             fails.add("*")
-        if df["idNum"].isna().any() or df["idNum"].duplicated().any():
-            fails.add("idNum")
+        _unique(df, "idNum", fails)
         _between(df, "lat", 44.8, 45.1, 0.99, fails)
         _between(df, "lon", -93.4, -93.1, 0.99, fails)
         for c in ("problem", "race", "gender", "policePrecinct"):
@@ -213,8 +217,7 @@ def pizzaplace() -> Dataset:
 
     def static(df: pd.DataFrame, known: dict) -> set[str]:
         fails = _no_static(df, known)
-        if df["row_id"].isna().any() or df["row_id"].duplicated().any():
-            fails.add("row_id")
+        _unique(df, "row_id", fails)
         _between(df, "price", 5, 50, 0.99, fails)
         for c in ("size", "type", "name"):
             _in_set(df, c, known[c], fails)
@@ -240,8 +243,7 @@ def hotel_rates() -> Dataset:
 
     def static(df: pd.DataFrame, known: dict) -> set[str]:
         fails = _no_static(df, known)
-        if df["row_id"].isna().any() or df["row_id"].duplicated().any():
-            fails.add("row_id")
+        _unique(df, "row_id", fails)
         _between(df, "avg_price_per_room", 0, 1000, 0.99, fails)
         _between(df, "lead_time", 0, 800, 0.99, fails)
         for c in ("meal", "market_segment", "customer_type"):
@@ -268,8 +270,7 @@ def birthdays() -> Dataset:
 
     def static(df: pd.DataFrame, known: dict) -> set[str]:
         fails = _no_static(df, known)
-        if df["state"].isna().any() or df["state"].duplicated().any():
-            fails.add("state")
+        _unique(df, "state", fails)
         _between(df, "births", 0, 5000, 0.99, fails)
         _in_set(df, "region", known["region"], fails)
         return fails
@@ -294,8 +295,7 @@ def seattle_pets() -> Dataset:
 
     def static(df: pd.DataFrame, known: dict) -> set[str]:
         fails = _no_static(df, known)
-        if df["license_number"].isna().any() or df["license_number"].duplicated().any():
-            fails.add("license_number")
+        _unique(df, "license_number", fails)
         _between(df, "zip", 98000, 98999, 0.99, fails)
         _in_set(df, "species", known["species"], fails)
         return fails
@@ -328,8 +328,7 @@ def bank_calls() -> Dataset:
 
     def static(df: pd.DataFrame, known: dict) -> set[str]:
         fails = _no_static(df, known)
-        if df["interval"].isna().any() or df["interval"].duplicated().any():
-            fails.add("interval")
+        _unique(df, "interval", fails)
         _between(df, "calls", 0, 1000, 0.99, fails)
         _in_set(df, "shift", known["shift"], fails)
         return fails

@@ -24,8 +24,7 @@ def floor(alpha: float, n_series: int, history: int) -> float:
     is worth T.mad_efficiency x history Gaussian observations: the t bound widens it honestly
     while the history is short (cold start) and tends to the Gaussian bound as it grows."""
     p = 1 - alpha / (2 * max(n_series, 1))
-    dof = T.mad_efficiency * history
-    return float(student_t.ppf(p, dof)) if dof >= 1 else float(student_t.ppf(p, 1))
+    return float(student_t.ppf(p, max(T.mad_efficiency * history, 1.0)))
 
 
 def threshold(past_scores: np.ndarray, alpha: float, n_series: int, history: int) -> float:
