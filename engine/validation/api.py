@@ -245,7 +245,8 @@ def _judge(spark, cfg: Config, fs, table: str, dates: list[dt.date], new_rows: l
                                statuses={d: s.status for d, s in current.items()}, settings=settings,
                                sources=learned.source_columns_of(fs.features, sources), blocked=blocked,
                                entity=fs.entity, context=learned.context_columns(fs),
-                               failed_columns=learned.failed_columns_of(current.values()))
+                               failed_columns=learned.failed_columns_of(current.values()),
+                               inputs=learned.input_columns_of(fs.features, sources))
     return {j.ds: j for j in judgements}
 
 

@@ -32,6 +32,10 @@ from typing import Any, Iterable, Mapping
 
 from engine.validation.plan import kind_of, q
 
+# relative standard deviation of the approximate distinct count behind the duplicate fractions
+# (HyperLogLog++): their measurement noise, which learned checks take as a floor of their scale
+DUP_RSD = 0.01
+
 PREFIX = "learned::"
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 SKETCH_K = 200
@@ -76,12 +80,12 @@ def summary_aggregations(schema, *, entity: Iterable[str] = (), event_time: str 
         key = ", ".join(q(c) for c in entity)
         # an approximate distinct count may exceed the row count: never a negative fraction
         add("fraction", "dup_key_fraction", TABLE,
-            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({key}), 0.01) "
+            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({key}), {DUP_RSD}) "
             f"/ count(1)) END")
     every = ", ".join(q(c) for c in kinds if c != "ds")
     if every:
         add("fraction", "dup_row_fraction", TABLE,
-            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({every}), 0.01) "
+            f"CASE WHEN count(1) = 0 THEN NULL ELSE greatest(0D, 1 - approx_count_distinct(xxhash64({every}), {DUP_RSD}) "
             f"/ count(1)) END")
     sources = [c for c in source_columns if c in kinds and c != "ds"] or [c for c in kinds if c != "ds"]
     add("fingerprint", "fingerprint", TABLE,

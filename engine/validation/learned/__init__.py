@@ -63,10 +63,10 @@ level, trend, weekday, scale, scores), comovement (peers), calibration (threshol
 (the day-by-day loop).
 """
 from engine.validation.learned.judge import judge
-from engine.validation.learned.lineage import context_columns, failed_columns_of, source_columns_of
+from engine.validation.learned.lineage import context_columns, failed_columns_of, input_columns_of, source_columns_of
 from engine.validation.learned.results import Judgement, LearnedResult
 from engine.validation.learned.tuning import TUNING, Tuning
 from engine.validation.learned.vocabulary import TYPE_PREFIX
 
 __all__ = ["Judgement", "LearnedResult", "TUNING", "TYPE_PREFIX", "Tuning", "context_columns", "failed_columns_of",
-           "judge", "source_columns_of"]
+           "input_columns_of", "judge", "source_columns_of"]

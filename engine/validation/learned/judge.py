@@ -22,13 +22,16 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
           statuses: Mapping[dt.date, str] | None = None, settings: LearnedSettings = LearnedSettings(),
           sources: Mapping[str, str] | None = None, blocked: Iterable[dt.date] = (),
           entity: Iterable[str] = (), context: Iterable[str] = (),
-          failed_columns: Mapping[dt.date, Iterable[str]] | None = None) -> list[Judgement]:
+          failed_columns: Mapping[dt.date, Iterable[str]] | None = None,
+          inputs: Mapping[str, Iterable[str]] | None = None) -> list[Judgement]:
     """Judge each of `days` (in date order) against the history before it.
 
     rows: `validation/summaries` rows of this table (history and the judged days);
     statuses: 'valid' | 'quarantined' of earlier partitions (a day without a status and not
     judged here is not history). sources: derived feature -> source column, to name the
-    source column in alerts. blocked: judged days quarantined by other checks (the suite, the
+    source column in alerts. inputs: derived feature -> every source column it is computed
+    from; a feature of several sources that fails on a day one of them fails is that
+    source's alert (named `(from <source>)`, its source_column), not a second one. blocked: judged days quarantined by other checks (the suite, the
     entity key): they never become history. entity: the key columns (only their nulls are
     judged); context: columns that explain others but never alert (rolling windows).
     failed_columns: earlier days whose learned checks failed -> the columns that failed
@@ -45,7 +48,8 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
     two) would be quarantined by learned checks, none is: the run reports instead (every
     judgement `capped`, its failures recorded as warnings)."""
     out = _judge_all(rows, table=table, days=days, statuses=statuses, settings=settings, sources=sources,
-                     blocked=blocked, entity=entity, context=context, failed_columns=failed_columns)
+                     blocked=blocked, entity=entity, context=context, failed_columns=failed_columns,
+                     inputs=inputs)
     quarantined = sum(j.quarantine for j in out)
     if settings.severity == "block" and quarantined > max(2, settings.max_quarantine_share * len(out)):
         for j in out:
@@ -54,9 +58,10 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
 
 
 def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entity, context,
-               failed_columns) -> list[Judgement]:
+               failed_columns, inputs=None) -> list[Judgement]:
     statuses = dict(statuses or {})
     sources = dict(sources or {})
+    inputs = {c: [s for s in cs if s != c] for c, cs in (inputs or {}).items() if c not in sources}
     failed_columns = {d: set(cs) for d, cs in (failed_columns or {}).items()}
     t = SummaryMatrix(rows, set(settings.columns) if settings.columns is not None else None, set(settings.exclude))
     judged = set(days)
@@ -69,7 +74,7 @@ def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entit
         return past[-settings.history_days:]
 
     t.add_variant_columns()
-    j = SeriesModel(t, settings, sources, entity=entity, context=context)
+    j = SeriesModel(t, settings, sources, entity=entity, context=context, inputs=inputs)
     left_out: dict[str, list[int]] = defaultdict(list)  # column -> days its values were left out
     for d, cs in failed_columns.items():
         if d in t.index and d not in judged:
@@ -92,7 +97,7 @@ def _judge_all(rows, *, table, days, statuses, settings, sources, blocked, entit
                     j.leave_out(i, c)  # its past score is not a clean score either
             continue
         shifted = {c: list(range(k, i))[-settings.history_days:] for c, k in shift_start.items()}
-        out.append(_judge_day(t, j, i, hist, table, settings, sources, shifted))
+        out.append(_judge_day(t, j, i, hist, table, settings, sources, shifted, inputs))
         failed = {r.column for r in out[-1].failed if r.statistic != "fingerprint"}
         stale = any(r.statistic == "fingerprint" for r in out[-1].failed)
         for c in list(run):
@@ -143,7 +148,8 @@ def _fill_variant(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int]) -> 
 
 
 def _judge_day(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int], table: str, settings: LearnedSettings,
-               sources: Mapping[str, str], shifted: Mapping[str, list[int]] | None = None) -> Judgement:
+               sources: Mapping[str, str], shifted: Mapping[str, list[int]] | None = None,
+               inputs: Mapping[str, list[str]] | None = None) -> Judgement:
     d = t.days[i]
     learning = len(hist) < settings.min_history
     severity = "warn" if learning else settings.severity
@@ -182,9 +188,12 @@ def _judge_day(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int], table:
              if t.keys[k][0] in thresholds and own[k] > thresholds[t.keys[k][0]]}
     by_column: dict[str, list[int]] = {c: [k for k in j.members[j.names.index(c)] if not math.isnan(score[k])]
                                        for c in thresholds}
-    for c in sorted(by_column):
-        ks = by_column[c]
-        k = max(ks, key=lambda x: score[x])
+    best = {c: max(ks, key=lambda x: score[x]) for c, ks in by_column.items() if ks}
+    failing = {c for c, k in best.items() if score[k] > thresholds[c]}
+    for c in sorted(best):
+        k = best[c]
+        # a feature of several sources fails with one of them: that source's alert, not another
+        source = sources.get(c) or next((s for s in (inputs or {}).get(c, ()) if s in failing), None)
         stat = t.keys[k][1]
         threshold = thresholds[c]
         failed = bool(score[k] > threshold) and not learning  # learning mode records, never fails
@@ -194,11 +203,11 @@ def _judge_day(t: SummaryMatrix, j: SeriesModel, i: int, hist: list[int], table:
         lo, hi = inv(expected[k] - band), inv(expected[k] + band)
         message = None
         if failed:
-            others = sorted(moved - {c, TABLE} - ({sources.get(c)} if sources.get(c) else set()))
-            message = alert(where, c, stat, t, i, hist, k, sources.get(c), others)
+            others = sorted(moved - {c, TABLE} - ({source} if source else set()))
+            message = alert(where, c, stat, t, i, hist, k, source, others)
         jd.results.append(LearnedResult(
             table=table, ds=d, type=TYPE_PREFIX + stat.split(":")[0], column=c, statistic=stat,
             observed=finite(t.x[i, k]), expected=finite(inv(expected[k])), expected_low=finite(lo), expected_high=finite(hi),
             score=finite(score[k]), threshold=threshold, success=not failed, severity=severity, message=message,
-            history=len(hist), learning=learning, source_column=sources.get(c)))
+            history=len(hist), learning=learning, source_column=source))
     return jd

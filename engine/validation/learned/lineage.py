@@ -8,17 +8,23 @@ from typing import Any, Iterable, Mapping
 from engine.validation.learned.vocabulary import TABLE, TYPE_PREFIX
 
 
-def source_columns_of(features: Mapping[str, str], sources: Iterable[str]) -> dict[str, str]:
-    """feature -> the one source column its SQL expression references (features built from
-    several source columns, or none, are left out)."""
+def input_columns_of(features: Mapping[str, str], sources: Iterable[str]) -> dict[str, list[str]]:
+    """feature -> the source columns its SQL expression references (sorted; features that
+    reference none are left out)."""
     sources = list(sources)
     out = {}
     for name, expr in features.items():
         text = re.sub(r"'(?:[^'\\]|\\.)*'", " ", expr)  # string literals are not references
-        refs = {s for s in sources if re.search(rf"(?<![\w.]){re.escape(s)}(?!\w)", text)}
-        if len(refs) == 1:
-            out[name] = refs.pop()
+        refs = sorted(s for s in sources if re.search(rf"(?<![\w.]){re.escape(s)}(?!\w)", text))
+        if refs:
+            out[name] = refs
     return out
+
+
+def source_columns_of(features: Mapping[str, str], sources: Iterable[str]) -> dict[str, str]:
+    """feature -> the one source column its SQL expression references (features built from
+    several source columns, or none, are left out)."""
+    return {name: refs[0] for name, refs in input_columns_of(features, sources).items() if len(refs) == 1}
 
 
 def context_columns(fs) -> list[str]:

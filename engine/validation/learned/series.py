@@ -13,12 +13,13 @@ from engine.config import LearnedSettings
 from engine.validation.learned.comovement import peer_break
 from engine.validation.learned.table import SummaryMatrix, mad, nanmedian, nanquantile, transform
 from engine.validation.learned.tuning import TUNING as T
-from engine.validation.learned.vocabulary import TABLE, CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS, SCALE_STATS
+from engine.validation.learned.vocabulary import APPROXIMATE, TABLE, CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS, SCALE_STATS
 
 
 class SeriesModel:
     def __init__(self, table: SummaryMatrix, settings: LearnedSettings, sources: Mapping[str, str] | None = None,
-                 entity: Iterable[str] = (), context: Iterable[str] = ()):
+                 entity: Iterable[str] = (), context: Iterable[str] = (),
+                 inputs: Mapping[str, Iterable[str]] | None = None):
         self.t = table
         self.s = settings
         self.stats = [s for _, s in table.keys]
@@ -29,11 +30,25 @@ class SeriesModel:
         self.fraction = np.array([s in FRACTION_STATS or s.startswith("share:") for s in self.stats], bool)
         self.count = np.array([s in COUNT_STATS for s in self.stats], bool)
         self.scale_stat = np.array([s in SCALE_STATS for s in self.stats], bool)
+        # a zero spread (ties, a handful of rows) reads as what the day's rows can resolve
+        # (stddev / sqrt(rows)), not as log(0): one such day must not dominate the series
+        for k in np.flatnonzero(self.scale_stat):
+            sd = table.col.get((table.keys[k][0], "stddev"))
+            if sd is not None:
+                with np.errstate(all="ignore"):
+                    floor = np.nan_to_num(table.x[:, sd] / np.sqrt(np.maximum(table.rows_arr, 1.0)))
+                x = table.x[:, k]
+                self.y[:, k] = transform(self.stats[k], np.where(x > 0, x, np.where(x == 0, floor, np.nan)))
+        self.measurement = np.array([APPROXIMATE.get(s, 0.0) for s in self.stats])  # noise of an approximate count
         self.share = np.flatnonzero([s.startswith("share:") for s in self.stats])
         columns = [c for c, _ in table.keys]
         self.columns = columns
         root = [(sources or {}).get(c, c) for c in columns]
-        self.same_column = np.array([[a == b for b in root] for a in root], bool) if m else np.zeros((0, 0), bool)
+        # a feature and the columns it is computed from are one column to co-movement: a
+        # derived feature that moved with its input cannot explain that input's move
+        linked = {(c, s) for c, cs in (inputs or {}).items() for s in cs}
+        self.same_column = np.array([[a == b or (a, b) in linked or (b, a) in linked for b in root] for a in root],
+                                    bool) if m else np.zeros((0, 0), bool)
         context = set(context)
         entity = set(entity)
         # an entity key is a key, not a distribution: only its nulls are judged (uniqueness is
@@ -152,6 +167,7 @@ class SeriesModel:
             floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
             length_spread = np.sqrt(np.nanmean(self.length_sd[hist] ** 2, axis=0))
             floor = np.where(np.isfinite(length_spread), np.nan_to_num(length_spread) / math.sqrt(rows), floor)
+            floor = np.fmax(floor, self.measurement * (1.0 - np.clip(level, 0, 1)))  # what the count can tell
             floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
             scale = np.fmax(np.nan_to_num(scale), floor)
             counts = np.sum(~np.isnan(y), axis=0)
