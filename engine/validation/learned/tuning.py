@@ -3,7 +3,8 @@
 Chosen and frozen on the development subset of benchmarks/alert_quality.py (`DEVELOPMENT`:
 the synthetic generator's seeds 0-1 and Minneapolis stops 2017 with fault seeds 0-1); the
 other sets and seeds are held out and reported untouched (README, "Learned checks");
-seattle_pets and bank_calls were added after these were frozen. The
+seattle_pets and bank_calls (stop 23), covid_testing and elec_demand (stop 24) were added after
+these were frozen. The
 per-table settings a user sets (severity, min_history, history_days, false_alarm_budget,
 max_quarantine_share) are `engine.config.LearnedSettings`; these are the method's own.
 """
