@@ -146,7 +146,9 @@ RUNS = TableSpec("runs", (), "run, stage", ("run_id", "stage"), pa.schema([
     ("detail", pa.string()),
     ("error", pa.string()),
     ("seconds", pa.float64()),  # wall time of the stage (of the whole run for stage 'run')
-    ("spark_jobs", pa.int64()),  # Spark jobs the stage started (its job group), so regressions show
+    # Spark jobs the stage started (its job group; the run row: every job of the run, between
+    # stages too), so regressions show
+    ("spark_jobs", pa.int64()),
 ]))
 
 VALIDATION_RESULTS = TableSpec("validation/results", ("ds",), "run, table, ds, expectation", (), _per_partition(

@@ -40,7 +40,7 @@ class StageRecord:
     rows_out: int | None = None
     detail: str | None = None  # short human-readable result, e.g. "3 partitions"
     error: str | None = None
-    spark_jobs: int | None = None  # Spark jobs started in the stage's job group
+    spark_jobs: int | None = None  # Spark jobs of the stage's job group (run: all of the run's, between stages too)
 
     @property
     def duration_seconds(self) -> float:

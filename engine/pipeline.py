@@ -53,11 +53,13 @@ def latest_complete_day(today: dt.date | None = None) -> dt.date:
 
 class _JobCounter:
     """Counts the Spark jobs a stage starts: a job group set around it (on this thread; the
-    status tracker lists the group's job ids)."""
+    status tracker lists the group's job ids). `parent`: the (group, description) set again
+    when it stops (the run's own group: the jobs between stages count too)."""
 
-    def __init__(self, spark, group: str, description: str):
+    def __init__(self, spark, group: str, description: str, parent: tuple[str, str] | None = None):
         self.context = spark.sparkContext if spark is not None else None
         self.group = group
+        self.parent = parent
         if self.context is not None:
             self.context.setJobGroup(group, description)
 
@@ -69,8 +71,11 @@ class _JobCounter:
         except Exception:  # the JVM is gone (a crash): the stage row is still written
             return None
         finally:
-            self.context.setLocalProperty("spark.jobGroup.id", None)
-            self.context.setLocalProperty("spark.job.description", None)
+            if self.parent is not None:
+                self.context.setJobGroup(*self.parent)
+            else:
+                self.context.setLocalProperty("spark.jobGroup.id", None)
+                self.context.setLocalProperty("spark.job.description", None)
 
 
 class Run:
@@ -85,6 +90,8 @@ class Run:
         self.night = night  # (index, number of nights) of a catch-up
         self.runs_path = catalog.Catalog.of(cfg).runs
         self.attempts: set[str] = set()  # earlier attempts of this date that never finished
+        # the run's own job group: checks, lookups and stage records between the stages
+        self.group = (f"retrain-{self.summary.run_id}-run", f"retrain {logical_date} (between stages)")
 
     @contextmanager
     def stage(self, name: str) -> Iterator[StageRecord]:
@@ -92,7 +99,8 @@ class Run:
         index, nights = self.night
         step = STAGES.index(name) if name in STAGES else 0
         self.progress(f"{self.summary.logical_date} {name}", (index + step / len(STAGES)) / nights)
-        jobs = _JobCounter(self.spark, f"retrain-{self.summary.run_id}-{name}", f"retrain {record.logical_date} {name}")
+        jobs = _JobCounter(self.spark, f"retrain-{self.summary.run_id}-{name}", f"retrain {record.logical_date} {name}",
+                           parent=self.group)
         try:
             log.info("%s %s: started", record.logical_date, name)
             yield record
@@ -123,6 +131,7 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
     run = Run(spark, cfg, logical_date, progress, night)
     summary = run.summary
     overall = StageRecord(summary.run_id, logical_date, "run", started_at=summary.started_at)
+    between = _JobCounter(spark, *run.group)
     try:
         check_tables(spark, cfg)
         run.attempts = _unfinished_attempts(run)
@@ -147,7 +156,9 @@ def run_date(spark, cfg: Config, logical_date: dt.date, progress: Progress | Non
         summary.ended_at = overall.ended_at = utcnow()
         overall.status = summary.status
         overall.rows_out = sum(s.rows_out or 0 for s in summary.stages)
-        overall.spark_jobs = sum(s.spark_jobs or 0 for s in summary.stages)
+        # every job of the run: its stages' and those between them (checks, lookups, records)
+        overall.spark_jobs = sum(s.spark_jobs or 0 for s in summary.stages) + (
+            0 if terminating() else (between.stop() or 0))
         write_stage(spark, run.runs_path, overall)
         summary.stages.append(overall)
         _export_metrics(cfg, summary)
