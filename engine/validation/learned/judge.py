@@ -31,8 +31,9 @@ def judge(rows: Iterable[Mapping[str, Any]], *, table: str, days: Sequence[dt.da
     judged here is not history). sources: derived feature -> source column, to name the
     source column in alerts. inputs: derived feature -> every source column it is computed
     from; a feature of several sources that fails on a day one of them fails is that
-    source's alert (named `(from <source>)`, its source_column), not a second one. blocked: judged days quarantined by other checks (the suite, the
-    entity key): they never become history. entity: the key columns (only their nulls are
+    source's alert (named `(from <source>)`, its source_column), not a second one.
+    blocked: judged days quarantined by other checks (the suite, the entity key): they never
+    become history. entity: the key columns (only their nulls are
     judged); context: columns that explain others but never alert (rolling windows).
     failed_columns: earlier days whose learned checks failed -> the columns that failed
     ('*' the table); such a day, even quarantined by learned checks alone, stays history with

@@ -13,7 +13,8 @@ from engine.config import LearnedSettings
 from engine.validation.learned.comovement import peer_break
 from engine.validation.learned.table import SummaryMatrix, mad, nanmedian, nanquantile, transform
 from engine.validation.learned.tuning import TUNING as T
-from engine.validation.learned.vocabulary import APPROXIMATE, TABLE, CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS, SCALE_STATS
+from engine.validation.learned.vocabulary import (APPROXIMATE, CONTEXT, COUNT_STATS, EXTREMES, FRACTION_STATS,
+                                                  SCALE_STATS, TABLE)
 
 
 class SeriesModel:
