@@ -283,6 +283,37 @@ def test_a_spread_of_zero_on_a_day_with_a_handful_of_rows_reads_as_that_days_res
         [r.message for j in out.values() for r in j.failed if r.column == "age"]
 
 
+def test_one_row_of_another_length_in_a_column_of_one_length_is_not_a_fault_but_truncation_is():
+    """species is Dog or Cat (mean length exactly 3 on every day); one Goat among 90 rows
+    moves the mean length by 1/90: a single row, not a broken column. Cut to one letter on
+    half the rows, it alerts."""
+    import json
+
+    rng = np.random.default_rng(13)
+    days, fps = _history(70)
+    rows = []
+    for i in days:
+        days[i] = dict(days[i])
+        n = 90
+        counts = {"Dog": int(rng.integers(50, 60))}
+        counts["Cat"] = n - counts["Dog"]
+        if i == 64:
+            counts = {"Dog": 55, "Cat": 34, "Goat": 1}
+        if i == 67:
+            counts = {"Dog": 25, "Cat": 20, "D": 25, "C": 20}
+        mean_length = sum(len(v) * k for v, k in counts.items()) / n
+        days[i].update({("*", "row_count"): float(n), ("species", "mean_length"): mean_length,
+                        ("species", "null_fraction"): 0.0})
+        rows.append({"column": "species", "statistic": "value_counts", "value": None,
+                     "detail": json.dumps(counts), "ds": START + dt.timedelta(days=i)})
+    statuses = {START + dt.timedelta(days=i): "valid" for i in days if i < 60}
+    out = {(j.ds - START).days: j for j in judge(_rows(days, fps) + rows, table=T, statuses=statuses,
+                                                 days=[START + dt.timedelta(days=i) for i in range(60, 70)])}
+    failed = {i: [(r.column, r.statistic) for r in j.failed if r.column == "species"] for i, j in out.items()}
+    assert failed[64] == [], [r.message for r in out[64].failed]
+    assert ("species", "mean_length") in failed[67], [r.message for r in out[67].failed]
+
+
 def test_a_day_the_suite_quarantines_does_not_become_history():
     days, fps = _history(44)
     out = _judge(days, fps, [41, 42], blocked=[START + dt.timedelta(days=41)])

@@ -167,7 +167,10 @@ class SeriesModel:
             spread = np.sqrt(np.nanmean(self.t.x[hist][:, np.maximum(self.sd, 0)] ** 2, axis=0))
             floor = np.where(self.sd >= 0, np.nan_to_num(spread) / math.sqrt(rows), floor)
             length_spread = np.sqrt(np.nanmean(self.length_sd[hist] ** 2, axis=0))
-            floor = np.where(np.isfinite(length_spread), np.nan_to_num(length_spread) / math.sqrt(rows), floor)
+            # (and never finer than one character in one of today's rows: a column whose values
+            # all had one length, Dog and Cat, is not broken by one Goat)
+            floor = np.where(np.isfinite(length_spread),
+                             np.fmax(np.nan_to_num(length_spread) / math.sqrt(rows), 1.0 / rows), floor)
             floor = np.fmax(floor, self.measurement * (1.0 - np.clip(level, 0, 1)))  # what the count can tell
             floor = np.fmax(floor, 1e-9 * (1.0 + np.abs(level)))
             scale = np.fmax(np.nan_to_num(scale), floor)
