@@ -9,12 +9,15 @@ day, at most `history_days` of them):
    it shrinks the one-step-ahead errors, a weekday where its median effect stands out of its
    standard error); scale: 1.4826 x MAD of the one-step-ahead errors, floored by the
    statistic's sampling noise on the day's rows (binomial for fractions, counting noise for
-   counts, spread/sqrt(rows) for means and quantiles) -> a standardized residual z.
+   counts, spread/sqrt(rows) for means and quantiles, approx_count_distinct's 1% for the
+   duplicate fractions, one character in one row for a mean length; a zero iqr reads as
+   stddev/sqrt(rows)) -> a standardized residual z.
    Counts are modeled on a log scale, the interquartile range (a robust spread, derived from
    p25/p75) too. String columns with few values get one share series per value.
 2. co-movement: each series is regressed on its most correlated series of OTHER columns
    (correlation of past residuals over the days both hold a value; row count and distinct counts take part as peers: they
-   carry the table's volume). A storm or holiday that moves many columns together is
+   carry the table's volume; a derived feature and the columns it is computed from are never
+   each other's peers). A storm or holiday that moves many columns together is
    predicted by the peers; the prediction's uncertainty grows with its leverage (how far
    the peers are outside their past range). The series score is the smaller of its own move
    and its break from its peers (each in units of its own past spread). An event-time lag
@@ -30,6 +33,8 @@ day, at most `history_days` of them):
      statistics of columns with at most Tuning.discrete values have nothing to learn from;
    - a numeric column constant within its days holds the day's value (a holiday flag): only
      its nulls and its constancy (mode share) are judged.
+   A derived feature of several source columns that fails on a day one of them fails is that
+   source's alert (`column total (from a)`), not a second one.
 4. calibration: each column's threshold comes from its OWN past column scores (replayed over
    its clean history): an exponential tail above their median with the median excess as
    scale, at the level budget / 100 / (number of scored columns), so a table stays within
