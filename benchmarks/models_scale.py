@@ -17,10 +17,11 @@ the same with only the first SMALL of those model files. Two figures:
           at paths this session has not read yet, as a nightly job in a fresh process reads
           them (delta-spark's Delta log cache is cold; the lakehouse a session has just
           written would save some snapshot jobs, for one of the two only). The jobs are
-          those the run records store (`spark_jobs` per stage in the runs table, from the
-          pipeline's job groups); the jobs the whole SparkContext started during
+          those the run records store (`spark_jobs` of the run row: its stages' job groups
+          and the run's own between them); the jobs the whole SparkContext started during
           pipeline.run are counted too (the job ids of a marker job before and after), so
-          work outside any stage's job group shows as the difference.
+          work outside the run's records (pipeline.run's checks before the night, table
+          maintenance after it) shows as the difference.
           Target: LARGE / SMALL recorded jobs ~ 1 (<= 1.2).
   REDUCE  wall time of engine.training_sets.build_training_sets (one pass over the valid
           partitions, one Delta commit, one grouped count) for the first SMALL models and for
@@ -138,17 +139,17 @@ def night(spark, cfg, day: dt.date) -> dict:
 
 
 def jobs_in(spark, group: str, fn):
-    """(result, seconds, Spark jobs) of fn() run in job group `group`."""
-    sc = spark.sparkContext
-    sc.setJobGroup(group, group)
+    """(result, seconds, Spark jobs) of fn() run in job group `group` (the pipeline's counter)."""
+    from engine.pipeline import _JobCounter
+
+    counter = _JobCounter(spark, group, group)
+    t = time.perf_counter()
     try:
-        t = time.perf_counter()
         out = fn()
         seconds = time.perf_counter() - t
-        return out, seconds, len(sc.statusTracker().getJobIdsForGroup(group))
     finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
-        sc.setLocalProperty("spark.job.description", None)
+        jobs = counter.stop()
+    return out, seconds, jobs
 
 
 def main() -> None:
@@ -215,7 +216,7 @@ def main() -> None:
         print(f"P3 Spark jobs of the ordinary night, {large} / {small} models: recorded {l_night['recorded']} / "
               f"{s_night['recorded']} = {p3:.2f}; all jobs of the context {l_night['context']} / "
               f"{s_night['context']} = {p3_context:.2f} ({s_night['context'] - s_night['recorded']} and "
-              f"{l_night['context'] - l_night['recorded']} outside the stages' job groups)")
+              f"{l_night['context'] - l_night['recorded']} outside the run's records)")
         for stage in l_night["stages"]:
             if stage != "run":
                 print(f"   {stage:15} {s_night['stages'].get(stage, 0):4d} -> {l_night['stages'][stage]:4d}")

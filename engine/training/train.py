@@ -130,6 +130,17 @@ def _pair_result(row: dict[str, Any]) -> PairResult:
     return PairResult(**data)
 
 
+def pair_frame(pdf: pd.DataFrame, plan: ModelPlan, columns: dict[tuple[str, str], str]) -> pd.DataFrame:
+    """The frame fit_pair takes, from one pair's training rows (_split, label, _day, _key and
+    each feature in the column `columns[(name, type)]`). Rows arrive in shuffle order; they
+    are sorted so the same rows always give the same model."""
+    pdf = pdf.sort_values(["_day", "_key"], kind="stable")
+    data = {"split": pdf["_split"].to_numpy(), "label": pdf["label"].to_numpy(), "day": pdf["_day"].to_numpy()}
+    for name in plan.model.features:
+        data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
+    return pd.DataFrame(data)
+
+
 def _trainer(plans: dict[str, ModelPlan], pair_ids: dict[int, tuple[str, str]],
              champions: dict[tuple[str, str], ChampionRef], columns: dict[tuple[str, str], str]):
     result_columns = [f.name for f in dataclasses.fields(PairResult)]
@@ -138,12 +149,7 @@ def _trainer(plans: dict[str, ModelPlan], pair_ids: dict[int, tuple[str, str]],
         model_id, segment = pair_ids[int(pdf["_pair"].iat[0])]
         plan = plans[model_id]
         try:
-            # Rows arrive in shuffle order; sort them so the same rows always give the same model.
-            pdf = pdf.sort_values(["_day", "_key"], kind="stable")
-            data = {"split": pdf["_split"].to_numpy(), "label": pdf["label"].to_numpy(), "day": pdf["_day"].to_numpy()}
-            for name in plan.model.features:
-                data[name] = pdf[columns[(name, plan.feature_types[name])]].to_numpy()
-            result = fit_pair(pd.DataFrame(data), segment, plan, champions.get((model_id, segment)))
+            result = fit_pair(pair_frame(pdf, plan, columns), segment, plan, champions.get((model_id, segment)))
         except Exception as e:  # never let one pair take the job down
             result = PairResult(model_id, segment, plan.version, ModelStatus.FAILED.value,
                                 reason=f"{type(e).__name__}: {e}", metric=plan.model.metric)
