@@ -13,6 +13,7 @@ from engine.cli import app
 from engine.config import load_config
 from engine.demo import generate
 from engine.errors import SourceError
+from tests.conftest import BACKEND_CONF, use_backend
 
 REPO = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 20)
@@ -72,14 +73,26 @@ def run_stages(cfg):
     return [(r["logical_date"], r["stage"], r["status"]) for r in sorted(rows, key=lambda r: r["started_at"])]
 
 
-def test_first_run_builds_history_then_rerun_changes_nothing(spark, cfg):
-    day = END - dt.timedelta(days=2)
-    [summary] = pipeline.run(spark, cfg, day)
+FIRST = END - dt.timedelta(days=3)
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory, demo_source, spark):
+    """A project's first night, FIRST (three days before the source's last): its summary and lakehouse."""
+    cfg = project(tmp_path_factory.mktemp("first_night"), demo_source)
+    [summary] = pipeline.run(spark, cfg, FIRST)
+    return summary, Path(cfg.lakehouse)
+
+
+def test_first_run_builds_history_then_rerun_changes_nothing(spark, first_night, tmp_path):
+    summary, lakehouse = first_night
+    cfg = project(tmp_path, lakehouse)
+    day = FIRST
     assert summary.status in ("success", "blocked")
     # No expectation suite in this project: a warning in the summary, not only a log line.
     assert any("features/orders has no expectation suite" in w for w in summary.warnings)
     computed = tables.partition_values(Catalog.of(cfg).path("features/orders"))
-    assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 18
+    assert computed[0] == END - dt.timedelta(days=19) and computed[-1] == day and len(computed) == 17
     stages = run_stages(cfg)
     assert (day, "features", "success") in stages and (day, "run", summary.status) in stages
     # Each stage records its Spark jobs (its job group) and seconds; the run row counts every
@@ -131,9 +144,9 @@ def test_forced_rerun_replaces_the_partition_with_identical_rows(spark, after_ni
     assert rows() == before
 
 
-def test_catch_up_runs_missed_nights_in_order(spark, cfg):
-    first = END - dt.timedelta(days=3)
-    pipeline.run(spark, cfg, first)
+def test_catch_up_runs_missed_nights_in_order(spark, first_night, tmp_path):
+    cfg = project(tmp_path, first_night[1])
+    first = FIRST
     summaries = pipeline.run(spark, cfg, END)
     assert [s.logical_date for s in summaries] == [first + dt.timedelta(days=i) for i in (1, 2, 3)]
     run_rows = [(d, st) for d, stage, st in run_stages(cfg) if stage == "run"]
@@ -178,27 +191,25 @@ def verdicts(spark, cfg):
 
 
 @pytest.mark.parametrize("backend", ["delta-rs", "delta-spark"], indirect=True)
-def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, backend, tmp_path, demo_source):
+def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(spark, blocked_night, backend,
+                                                                              tmp_path, demo_source):
     """A run dies between the features commit and the validation commit (an interrupt raised
     where validation would start; a SIGKILL leaves the same state). The next run finds
-    `features: nothing new` yet validates and quarantines exactly as a clean run does, and
-    until then the unvalidated partitions count as unusable for training."""
+    `features: nothing new` yet validates and quarantines exactly as a clean run does (the
+    module's `blocked_night`: the same project and night, uninterrupted, on delta-rs; verdicts
+    do not depend on the storage backend), and until then the unvalidated partitions count as
+    unusable for training."""
     from engine.validation import unusable_dates
 
-    def project(name: str):
-        root = tmp_path / name
-        (root / "conf").mkdir(parents=True)
-        shutil.copy(REPO / "conf" / "project.yaml", root / "conf")
-        shutil.copy(REPO / "conf" / "features.yaml", root / "conf")
-        shutil.copytree(REPO / "expectations", root / "expectations")
-        shutil.copytree(demo_source / "raw", root / "lakehouse" / "raw")
-        return load_config(root / "conf"), root / "expectations" / "orders.json"
-
-    clean, _ = project("clean")
-    [clean_summary] = pipeline.run(spark, clean, END)
-    assert clean_summary.status == "blocked" and clean_summary.quarantined  # the demo's faults
-
-    crashed, _ = project("crashed")
+    lakehouse, clean_summary = blocked_night
+    clean = load_config(lakehouse.parent / "conf")
+    root = tmp_path / "crashed"
+    (root / "conf").mkdir(parents=True)
+    shutil.copy(REPO / "conf" / "project.yaml", root / "conf")
+    shutil.copy(REPO / "conf" / "features.yaml", root / "conf")
+    shutil.copytree(REPO / "expectations", root / "expectations")
+    shutil.copytree(demo_source / "raw", root / "lakehouse" / "raw")
+    crashed = load_config(root / "conf")
 
     def killed(*args, **kwargs):  # the process dies after the features commit, before validation's
         raise KeyboardInterrupt("killed between the features commit and the validation commit")
@@ -362,7 +373,11 @@ def blocked_night(tmp_path_factory, demo_source, spark):
     root = tmp_path_factory.mktemp("blocked_night")
     shutil.copytree(REPO / "expectations", root / "expectations")
     cfg = project(root, demo_source)
-    [summary] = pipeline.run(spark, cfg, END)
+    before = use_backend(spark, "delta-rs")  # whichever test asks first (the crash test compares both backends with it)
+    try:
+        [summary] = pipeline.run(spark, cfg, END)
+    finally:
+        spark.conf.set(BACKEND_CONF, before)
     assert summary.status == "blocked" and summary.quarantined
     return Path(cfg.lakehouse), summary
 
