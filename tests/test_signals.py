@@ -48,12 +48,14 @@ def _project(tmp_path: Path, days: int, models: bool) -> Path:
     conf = tmp_path / "conf"
     conf.mkdir()
     project = (REPO / "conf" / "project.yaml").read_text().replace("master: local[*]", "master: local[2]")
-    (conf / "project.yaml").write_text(project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2"))
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import chaos
+
+    project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2\n"
+                              f"    spark.driver.extraJavaOptions: \"{chaos.SHORT_JVM}\"")  # C1 only: see chaos.py
+    (conf / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", conf)
     if models:
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        import chaos
-
         (conf / "models").mkdir()
         (conf / "models" / "delivery_time.yaml").write_text(chaos.MINI_MODEL)
     generate(str(tmp_path / "lakehouse"), END, days=days, seed=3)
