@@ -236,20 +236,29 @@ def rolling_feature(spec: Rolling, history: DataFrame, dates: DataFrame) -> Data
     """One rolling aggregate per (by keys, target ds) over days target-N .. target-1.
 
     `history` holds only the days a window may read (excluded days already removed): a window
-    aggregates the days it has."""
+    aggregates the days it has.
+
+    A sum or mean of floating-point values is summed as DECIMAL(38, 10): floating-point addition
+    depends on the order of its terms, which depends on how rows and days are split among tasks,
+    so a recomputed partition (a backfill, a forced re-run, a night on a cluster) would differ
+    from the first computation in its last bits. Each value is rounded to 10 decimals once, the
+    sum is exact, and the result is a double again (values beyond 1e28 overflow: an error)."""
     value = F.expr(spec.column)
+    fractional = isinstance(history.select(value).schema[0].dataType, (T.FloatType, T.DoubleType))
+    summed = value.cast("decimal(38,10)") if fractional else value
     daily = history.groupBy(*spec.by, "ds").agg(
-        F.sum(value).alias("_sum"), F.count(value).alias("_count"),
+        F.sum(summed).alias("_sum"), F.count(value).alias("_count"),
         F.min(value).alias("_min"), F.max(value).alias("_max"),
     )
     window = daily.join(
         F.broadcast(dates),
         (daily["ds"] >= F.date_sub(dates["_target"], spec.days)) & (daily["ds"] < dates["_target"]),
     )
+    total = F.sum("_sum").cast("double") if fractional else F.sum("_sum")
     agg = {
-        "sum": F.sum("_sum"),
+        "sum": total,
         "count": F.sum("_count"),
-        "mean": F.sum("_sum") / F.sum("_count"),
+        "mean": total / F.sum("_count"),
         "min": F.min("_min"),
         "max": F.max("_max"),
     }[spec.agg]

@@ -1,5 +1,6 @@
 """MAP 1 on small explicit data: point in time, as-of joins, incremental and idempotent."""
 import datetime as dt
+import decimal
 import os
 import textwrap
 
@@ -324,3 +325,23 @@ def test_raw_parquet_files_are_checked_before_spark_reads_them(tmp_path):
                                           r"Parquet file"):
         check()
     features.check_parquet_files("orders", str(tmp_path), start, end - dt.timedelta(days=1), uses)  # not read
+
+
+@pytest.mark.parametrize("agg", ["sum", "mean"])
+def test_a_rolling_sum_of_floats_does_not_depend_on_how_rows_are_split(spark, agg):
+    """Floating-point addition depends on the order of its terms (1e16 + 1 - 1e16 is 0 one way,
+    1 the other), and the order depends on how rows and days are split among tasks: a backfill
+    or a night on a cluster would change a feature in its last bits. Sums are exact."""
+    from engine.config import Rolling
+
+    spec = Rolling(name="x", by=["k"], column="v", agg=agg, days=3)
+    values = [1e16, 1.0, -1e16, 0.1, 0.2, 0.3, 1e-3, 7.7]
+    rows = [("a", dt.date(2026, 10, 1) + dt.timedelta(days=i % 3), v) for i, v in enumerate(values)]
+    target = spark.createDataFrame([(dt.date(2026, 10, 4),)], "_target date")
+    results = set()
+    for order, parts in ((rows, 1), (rows[::-1], 4), (rows[3:] + rows[:3], 3), (rows[1::2] + rows[::2], 2)):
+        history = spark.createDataFrame(order, "k string, ds date, v double").repartition(parts)
+        [row] = features.rolling_feature(spec, history, target).collect()
+        results.add(row["x"])
+    exact = sum(decimal.Decimal(repr(v)) for v in values)
+    assert results == {float(exact) if agg == "sum" else float(exact) / len(values)}
