@@ -242,19 +242,25 @@ def rolling_feature(spec: Rolling, history: DataFrame, dates: DataFrame) -> Data
     depends on the order of its terms, which depends on how rows and days are split among tasks,
     so a recomputed partition (a backfill, a forced re-run, a night on a cluster) would differ
     from the first computation in its last bits. Each value is rounded to 10 decimals once, the
-    sum is exact, and the result is a double again (values beyond 1e28 overflow: an error)."""
+    sum is exact, and the result is a double again. A window holding NaN, an infinity or a
+    value beyond 1e26 (which no decimal of that scale holds) sums as doubles, as Spark does."""
     value = F.expr(spec.column)
     fractional = isinstance(history.select(value).schema[0].dataType, (T.FloatType, T.DoubleType))
-    summed = value.cast("decimal(38,10)") if fractional else value
+    sums = [F.sum(value).alias("_sum")]
+    if fractional:
+        odd = F.isnan(value) | (F.abs(value) >= F.lit(1e26))  # an infinity too
+        sums = [F.sum(value.try_cast("decimal(38,10)")).alias("_sum"), F.sum(value).alias("_fsum"),
+                F.max(odd.cast("int")).alias("_odd")]
     daily = history.groupBy(*spec.by, "ds").agg(
-        F.sum(summed).alias("_sum"), F.count(value).alias("_count"),
-        F.min(value).alias("_min"), F.max(value).alias("_max"),
+        *sums, F.count(value).alias("_count"), F.min(value).alias("_min"), F.max(value).alias("_max"),
     )
     window = daily.join(
         F.broadcast(dates),
         (daily["ds"] >= F.date_sub(dates["_target"], spec.days)) & (daily["ds"] < dates["_target"]),
     )
-    total = F.sum("_sum").cast("double") if fractional else F.sum("_sum")
+    total = F.sum("_sum")
+    if fractional:
+        total = F.when(F.max("_odd") == 1, F.sum("_fsum")).otherwise(total.cast("double"))
     agg = {
         "sum": total,
         "count": F.sum("_count"),

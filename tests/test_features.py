@@ -1,6 +1,7 @@
 """MAP 1 on small explicit data: point in time, as-of joins, incremental and idempotent."""
 import datetime as dt
 import decimal
+import math
 import os
 import textwrap
 
@@ -345,3 +346,9 @@ def test_a_rolling_sum_of_floats_does_not_depend_on_how_rows_are_split(spark, ag
         results.add(row["x"])
     exact = sum(decimal.Decimal(repr(v)) for v in values)
     assert results == {float(exact) if agg == "sum" else float(exact) / len(values)}
+    # NaN and infinities keep Spark's double semantics (no error casting them to a decimal)
+    odd = spark.createDataFrame([("a", dt.date(2026, 10, 1), float("nan")), ("a", dt.date(2026, 10, 2), 1.0),
+                                 ("b", dt.date(2026, 10, 2), float("inf")), ("b", dt.date(2026, 10, 3), 1e300)],
+                                "k string, ds date, v double")
+    got = {r["k"]: r["x"] for r in features.rolling_feature(spec, odd, target).collect()}
+    assert math.isnan(got["a"]) and got["b"] == float("inf")
