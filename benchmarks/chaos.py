@@ -82,8 +82,17 @@ KEYS = {"validation/partitions": ("table", "ds"), "registry": ("model_id", "segm
 
 # The nights' JVMs live a minute: the C1 compiler alone spends far less CPU than C2's optimizing
 # compiles, which pay off only in long runs (a mini night: 50 instead of 80 CPU seconds, wall
-# 38 instead of 46 s). Compiled code computes the same results; tests/test_signals.py uses it too.
-SHORT_JVM = "-Duser.timezone=UTC -XX:TieredStopAtLevel=1"
+# 38 instead of 46 s). Compiled code computes the same results; test_signals and test_cluster use it too.
+SHORT_JVM = "-XX:TieredStopAtLevel=1"
+
+
+def short_jvm_options(role: str) -> str:
+    """spark.<role>.extraJavaOptions: the engine's defaults (engine.spark.DEFAULTS), plus SHORT_JVM."""
+    from engine.spark import DEFAULTS
+
+    return f"{DEFAULTS[f'spark.{role}.extraJavaOptions']} {SHORT_JVM}"
+
+
 MINI_DAYS = 16  # the demo generator's minimum is 14; its four faults land on days 9-14
 # The mini project's one model: small, daily, trained on the last days (one HistGradientBoosting
 # regressor, whose fits must be reproducible for the tables to match) while the night's
@@ -123,7 +132,7 @@ def prepare_source(base: Path, days: int = DAYS, end: dt.date = END, seed: int =
     if mini:  # two shuffle partitions, no HTML report (Data Docs): a trial in about a minute
         project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2")
         project += "\nreports: {nightly: false}\n"
-    extra = f"    spark.driver.extraJavaOptions: \"{SHORT_JVM}\"\n"
+    extra = f"    spark.driver.extraJavaOptions: \"{short_jvm_options('driver')}\"\n"
     if backend:
         extra += f"    spark.retrain.storage.backend: {backend}\n"
     project = project.replace("  conf:\n", "  conf:\n" + extra, 1)

@@ -243,7 +243,8 @@ def rolling_feature(spec: Rolling, history: DataFrame, dates: DataFrame) -> Data
     so a recomputed partition (a backfill, a forced re-run, a night on a cluster) would differ
     from the first computation in its last bits. Each value is rounded to 10 decimals once, the
     sum is exact, and the result is a double again. A window holding NaN, an infinity or a
-    value beyond 1e26 (which no decimal of that scale holds) sums as doubles, as Spark does."""
+    value beyond 1e26 (which no decimal of that scale holds: the cast makes it null, and the sum
+    would silently leave it out) sums as doubles, as Spark does."""
     value = F.expr(spec.column)
     fractional = isinstance(history.select(value).schema[0].dataType, (T.FloatType, T.DoubleType))
     sums = [F.sum(value).alias("_sum")]

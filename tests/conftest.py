@@ -61,6 +61,19 @@ def use_backend(spark, name: str):
     return before
 
 
+class on:
+    """`with on(spark, "delta-spark"):` the session's tables go through that backend."""
+
+    def __init__(self, spark, name):
+        self.spark, self.name = spark, name
+
+    def __enter__(self):
+        self.before = use_backend(self.spark, self.name)
+
+    def __exit__(self, *exc):
+        self.spark.conf.set(BACKEND_CONF, self.before)
+
+
 @pytest.fixture
 def backend(request, spark):
     """The storage backend a test runs on (parametrize indirectly); restored afterwards."""

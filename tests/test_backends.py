@@ -15,7 +15,7 @@ from engine import pipeline, registry, tables
 from engine.catalog import Catalog
 from engine.config import load_config
 from engine.demo import generate
-from tests.conftest import BACKEND_CONF, use_backend
+from tests.conftest import on
 
 REPO = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 16)  # the module night; the demo source has one more day for the next one
@@ -67,19 +67,6 @@ def project(root: Path, lakehouse: Path):
     (conf / "models" / "late_delivery.yaml").write_text(MODEL)
     shutil.copytree(lakehouse, root / "lakehouse")
     return load_config(conf)
-
-
-class on:
-    """`with on(spark, "delta-spark"):` the session's tables go through that backend."""
-
-    def __init__(self, spark, name):
-        self.spark, self.name = spark, name
-
-    def __enter__(self):
-        self.before = use_backend(self.spark, self.name)
-
-    def __exit__(self, *exc):
-        self.spark.conf.set(BACKEND_CONF, self.before)
 
 
 @pytest.fixture(scope="module", params=["delta-rs", "delta-spark"])

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import venv
@@ -34,13 +35,13 @@ from engine.config import load_config
 from engine.demo import generate
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from chaos import SHORT_JVM, short_jvm_options  # noqa: E402  (the C1 compiler only: JVMs that live minutes)
 END = dt.date(2026, 10, 20)
 DAYS = 14  # the demo's minimum: fewer partitions, less work on both sides
 STARTUP_SECONDS = 120  # JVM start and registration, generous for a loaded 2-core machine
 JOB_SECONDS = 600
-# Every JVM of the test (master, workers, driver, executors) lives a minute or two: the C1
-# compiler alone spends far less CPU than C2's optimizing compiles (benchmarks/chaos.py: SHORT_JVM).
-SHORT_JVM = "-XX:TieredStopAtLevel=1"
 
 # One small model so training runs on the executors too: a ridge regression per region,
 # scored on a 3-day eval window (some of its days are the demo's quarantined fault days).
@@ -289,7 +290,8 @@ def make_project(root: Path, source: Path) -> Path:
     # split among tasks, so their scores legitimately differ between the two; they have their
     # own tests. Here: every exact table equal.
     project = (REPO / "conf" / "project.yaml").read_text().replace("    enabled: true", "    enabled: false")
-    project = project.replace("  conf:\n", f"  conf:\n    spark.executor.extraJavaOptions: \"-Duser.timezone=UTC {SHORT_JVM}\"\n")
+    # every JVM of the test (master, workers, driver, executors) lives a minute or two: C1 only
+    project = project.replace("  conf:\n", f"  conf:\n    spark.executor.extraJavaOptions: \"{short_jvm_options('executor')}\"\n")
     (root / "conf" / "project.yaml").write_text(project)
     (root / "conf" / "models" / "minutes_ridge.yaml").write_text(SMALL_MODEL)
     shutil.copytree(REPO / "expectations", root / "expectations")
@@ -324,7 +326,7 @@ def test_nightly_job_on_a_standalone_cluster_equals_local_mode(spark, tmp_path):
             str(pyspark_bin("spark-submit")), "--master", cluster.master_url, "--deploy-mode", "client",
             "--driver-memory", "1g", "--executor-memory", "1g", "--total-executor-cores", "2",
             "--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={python}",
-            "--conf", "spark.ui.enabled=false", "--driver-java-options", f"-Duser.timezone=UTC {SHORT_JVM}",
+            "--conf", "spark.ui.enabled=false", "--driver-java-options", short_jvm_options("driver"),
             "--py-files", str(py_files),
             str(REPO / "jobs" / "nightly.py"), "--conf", str(cluster_conf), "--date", END.isoformat(),
         ]

@@ -346,7 +346,7 @@ def test_a_rolling_sum_of_floats_does_not_depend_on_how_rows_are_split(spark, ag
         results.add(row["x"])
     exact = sum(decimal.Decimal(repr(v)) for v in values)
     assert results == {float(exact) if agg == "sum" else float(exact) / len(values)}
-    # NaN and infinities keep Spark's double semantics (no error casting them to a decimal)
+    # NaN and infinities keep Spark's double semantics (cast to a decimal they would be null: left out)
     odd = spark.createDataFrame([("a", dt.date(2026, 10, 1), float("nan")), ("a", dt.date(2026, 10, 2), 1.0),
                                  ("b", dt.date(2026, 10, 2), float("inf")), ("b", dt.date(2026, 10, 3), 1e300)],
                                 "k string, ds date, v double")

@@ -13,7 +13,7 @@ from engine.cli import app
 from engine.config import load_config
 from engine.demo import generate
 from engine.errors import SourceError
-from tests.conftest import BACKEND_CONF, use_backend
+from tests.conftest import on
 
 REPO = Path(__file__).resolve().parents[1]
 END = dt.date(2026, 10, 20)
@@ -203,13 +203,8 @@ def test_partitions_left_unvalidated_by_a_crash_are_validated_by_the_next_run(sp
 
     lakehouse, clean_summary = blocked_night
     clean = load_config(lakehouse.parent / "conf")
-    root = tmp_path / "crashed"
-    (root / "conf").mkdir(parents=True)
-    shutil.copy(REPO / "conf" / "project.yaml", root / "conf")
-    shutil.copy(REPO / "conf" / "features.yaml", root / "conf")
-    shutil.copytree(REPO / "expectations", root / "expectations")
-    shutil.copytree(demo_source / "raw", root / "lakehouse" / "raw")
-    crashed = load_config(root / "conf")
+    shutil.copytree(REPO / "expectations", tmp_path / "expectations")
+    crashed = project(tmp_path, demo_source)  # the same project as blocked_night's
 
     def killed(*args, **kwargs):  # the process dies after the features commit, before validation's
         raise KeyboardInterrupt("killed between the features commit and the validation commit")
@@ -373,11 +368,8 @@ def blocked_night(tmp_path_factory, demo_source, spark):
     root = tmp_path_factory.mktemp("blocked_night")
     shutil.copytree(REPO / "expectations", root / "expectations")
     cfg = project(root, demo_source)
-    before = use_backend(spark, "delta-rs")  # whichever test asks first (the crash test compares both backends with it)
-    try:
+    with on(spark, "delta-rs"):  # whichever test asks first (the crash test compares both backends with it)
         [summary] = pipeline.run(spark, cfg, END)
-    finally:
-        spark.conf.set(BACKEND_CONF, before)
     assert summary.status == "blocked" and summary.quarantined
     return Path(cfg.lakehouse), summary
 

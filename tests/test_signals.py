@@ -52,7 +52,7 @@ def _project(tmp_path: Path, days: int, models: bool) -> Path:
     import chaos
 
     project = project.replace("spark.sql.shuffle.partitions: 8", "spark.sql.shuffle.partitions: 2\n"
-                              f"    spark.driver.extraJavaOptions: \"{chaos.SHORT_JVM}\"")  # C1 only: see chaos.py
+                              f"    spark.driver.extraJavaOptions: \"{chaos.short_jvm_options('driver')}\"")  # C1 only: see chaos.py
     (conf / "project.yaml").write_text(project)
     shutil.copy(REPO / "conf" / "features.yaml", conf)
     if models:
